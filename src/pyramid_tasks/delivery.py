@@ -1,0 +1,136 @@
+"""Commit-aware publishing: tasks follow the request's transaction.
+
+Tasks deferred while a transaction is active are held in one batch per
+transaction. After a successful commit the batch is published over a
+single pooled producer; when the transaction aborts it is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kombu.exceptions import OperationalError
+
+from .events import DeferredTaskPublishFailed
+from .result import DROPPED, FAILED, SENT, WAITING, TaskResult
+
+__all__ = ["active_transaction", "defer_until_commit"]
+
+log = logging.getLogger(__name__)
+
+
+def active_transaction(request):
+    """The transaction a deferred task should wait for, or ``None``."""
+    environ = request.environ
+    if not environ.get("tm.active"):
+        return None
+    manager = environ.get("tm.manager")
+    if manager is None:
+        return None
+    return manager.get()
+
+
+class _Deferred:
+    __slots__ = ("task", "args", "kwargs", "options", "result")
+
+    def __init__(self, task, args, kwargs, options, result):
+        self.task = task
+        self.args = args
+        self.kwargs = kwargs
+        self.options = options
+        self.result = result
+
+
+class CommitBatch:
+    """The tasks deferred during one transaction."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.entries: list[_Deferred] = []
+
+    def after_commit(self, committed: bool) -> None:
+        if committed:
+            self.publish()
+        else:
+            self.drop()
+
+    def drop(self) -> None:
+        for entry in self.entries:
+            if entry.result.delivery == WAITING:
+                entry.result.delivery = DROPPED
+        self.entries = []
+
+    def publish(self) -> None:
+        """Send every task over one producer; report what could not be sent."""
+        entries, self.entries = self.entries, []
+        broker_down = None
+        with self.app.producer_or_acquire() as producer:
+            for entry in entries:
+                if broker_down is not None:
+                    self._failed(entry, broker_down)
+                    continue
+                try:
+                    entry.task.apply_async(
+                        entry.args,
+                        entry.kwargs,
+                        task_id=entry.result.id,
+                        producer=producer,
+                        **entry.options,
+                    )
+                except OperationalError as exc:
+                    # Celery already retried per task_publish_retry_policy;
+                    # the rest of the batch would only wait to fail too.
+                    broker_down = exc
+                    self._failed(entry, exc)
+                except Exception as exc:
+                    self._failed(entry, exc)
+                else:
+                    entry.result.delivery = SENT
+
+    def _failed(self, entry: _Deferred, exc: BaseException) -> None:
+        entry.result.delivery = FAILED
+        log.error(
+            "Task %s[%s] was not published after commit: %s",
+            entry.task.name,
+            entry.result.id,
+            exc,
+        )
+        registry = self.app.registry
+        registry.notify(
+            DeferredTaskPublishFailed(
+                registry,
+                entry.task.name,
+                entry.result.id,
+                entry.args,
+                entry.kwargs,
+                entry.options,
+                exc,
+            )
+        )
+
+
+def defer_until_commit(
+    app, transaction, task, args: tuple, kwargs: dict, options: dict[str, Any]
+) -> TaskResult:
+    """Hold ``task`` until ``transaction`` commits; return its handle."""
+    try:
+        batch = transaction.data(app)
+    except KeyError:
+        batch = CommitBatch(app)
+        transaction.set_data(app, batch)
+        transaction.addAfterCommitHook(batch.after_commit)
+        transaction.addAfterAbortHook(batch.drop)
+    task_id = options.pop("task_id", None) or _uuid()
+    result = app.AsyncResult(
+        task_id, task_name=task.name, backend=task.backend
+    )
+    result.delivery = WAITING
+    batch.entries.append(_Deferred(task, args, kwargs, options, result))
+    return result
+
+
+def _uuid() -> str:
+    from celery.utils import uuid
+
+    return uuid()

@@ -1,0 +1,34 @@
+"""Errors raised when a task cannot be deferred."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import difflib
+
+
+class DeferError(Exception):
+    """Base class: the task was not queued and nothing was sent."""
+
+
+class UnknownTaskError(DeferError, LookupError):
+    """No task is registered under the given name or function."""
+
+    def __init__(self, wanted: object, known: Iterable[str]) -> None:
+        name = getattr(wanted, "__qualname__", None) or str(wanted)
+        close = difflib.get_close_matches(
+            str(getattr(wanted, "__name__", wanted)), list(known), n=3
+        )
+        hint = (
+            f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        )
+        super().__init__(f"No task is registered as {name!r}{hint}")
+        self.wanted = wanted
+        self.suggestions = close
+
+
+class TaskArgumentsError(DeferError, TypeError):
+    """The arguments do not fit the task function's signature."""
+
+
+class TaskSerializationError(DeferError, TypeError):
+    """An argument cannot be encoded by the task's serializer."""

@@ -1,0 +1,92 @@
+"""Periodic tasks, run by ``celery beat``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from celery.schedules import schedule as celery_schedule
+from pyramid.exceptions import ConfigurationError
+
+from .application import get_celery_app
+from .exceptions import UnknownTaskError
+from .tasks import lookup_task
+
+__all__ = ["add_periodic_task"]
+
+
+def add_periodic_task(
+    config,
+    schedule: float | timedelta | celery_schedule,
+    func_or_name: Callable | str,
+    args: tuple | list = (),
+    kwargs: dict[str, Any] | None = None,
+    name: str | None = None,
+    **options: Any,
+) -> None:
+    """Run a registered task on a schedule (seconds, ``timedelta``,
+    ``crontab`` or ``solar``), like ``Celery.add_periodic_task``::
+
+        config.add_periodic_task(crontab(hour=7, minute=30), send_digest)
+
+    ``options`` are ``apply_async`` options. ``name`` defaults to the
+    task name followed by the arguments and the schedule.
+    """
+    func_or_name = config.maybe_dotted(func_or_name)
+    if not isinstance(schedule, int | float | timedelta | celery_schedule):
+        raise ConfigurationError(
+            f"Periodic task {name or func_or_name!r}: schedule {schedule!r} "
+            "is not seconds, a timedelta, a crontab or a solar schedule"
+        )
+    if isinstance(schedule, bool) or (
+        isinstance(schedule, int | float) and schedule <= 0
+    ):
+        raise ConfigurationError(
+            f"Periodic task {name or func_or_name!r}: schedule {schedule!r} "
+            "must be a positive number of seconds"
+        )
+    args = tuple(args)
+    kwargs = dict(kwargs or {})
+    app = get_celery_app(config.registry)
+    task_label = (
+        func_or_name
+        if isinstance(func_or_name, str)
+        else getattr(func_or_name, "__qualname__", repr(func_or_name))
+    )
+    if name is None:
+        name = f"{task_label}{_call_repr(args, kwargs)} {schedule}"
+
+    intr = config.introspectable("periodic tasks", name, name, "periodic task")
+    intr.update(
+        name=name, schedule=schedule, args=args, kwargs=kwargs, options=options
+    )
+
+    def register() -> None:
+        try:
+            task = lookup_task(app, func_or_name)
+        except UnknownTaskError as exc:
+            raise ConfigurationError(
+                f"Periodic task {name!r}: {exc}"
+            ) from None
+        intr["task_name"] = task.name
+        app.conf.beat_schedule[name] = {
+            "task": task.name,
+            "schedule": schedule,
+            "args": args,
+            "kwargs": kwargs,
+            "options": options,
+        }
+
+    if isinstance(func_or_name, str):
+        intr.relate("tasks", func_or_name)
+    # Runs after the default phase, when every task has been registered.
+    config.action(
+        ("periodic task", name), register, order=1, introspectables=(intr,)
+    )
+
+
+def _call_repr(args: tuple, kwargs: dict) -> str:
+    parts = [repr(a) for a in args]
+    parts += [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"({', '.join(parts)})"
