@@ -1,0 +1,74 @@
+"""Local servers the tests talk to, and private names for each test run.
+
+A server that does not answer makes its tests skip with the reason, or
+fail when ``CI=true``: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+_PORTS = {"redis": 6379, "rabbitmq": 5672, "postgres": 5432}
+
+
+def answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require(service: str) -> None:
+    """Skip (or fail under CI) when ``service`` does not answer."""
+    port = _PORTS[service]
+    if answers("127.0.0.1", port):
+        return
+    message = f"{service} is not answering on 127.0.0.1:{port}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}, and CI needs it")
+    pytest.skip(message)
+
+
+def unique(prefix: str = "pt") -> str:
+    """A name no other test or test run uses (queues, key prefixes, DBs)."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def broker_settings(kind: str) -> dict[str, str]:
+    """``celery.*`` settings for a broker kind, private to this test."""
+    queue = unique("q")
+    settings = {"celery.task_default_queue": queue}
+    if kind == "memory":
+        settings["celery.broker_url"] = "memory://"
+        settings["celery.result_backend"] = "cache+memory://"
+    elif kind == "redis":
+        require("redis")
+        settings["celery.broker_url"] = REDIS_URL
+        settings["celery.result_backend"] = REDIS_URL
+        settings["celery.broker_transport_options.global_keyprefix"] = (
+            queue + ":"
+        )
+    elif kind == "amqp":
+        require("rabbitmq")
+        settings["celery.broker_url"] = AMQP_URL
+        settings["celery.result_backend"] = "rpc://"
+    else:  # pragma: no cover - a typo in a test
+        raise ValueError(kind)
+    return settings
