@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from celery.schedules import schedule as celery_schedule
+from celery.schedules import BaseSchedule
 from pyramid.exceptions import ConfigurationError
 
 from .application import get_celery_app
@@ -18,7 +18,7 @@ __all__ = ["add_periodic_task"]
 
 def add_periodic_task(
     config,
-    schedule: float | timedelta | celery_schedule,
+    schedule: float | timedelta | BaseSchedule,
     func_or_name: Callable | str,
     args: tuple | list = (),
     kwargs: dict[str, Any] | None = None,
@@ -33,8 +33,7 @@ def add_periodic_task(
     ``options`` are ``apply_async`` options. ``name`` defaults to the
     task name followed by the arguments and the schedule.
     """
-    func_or_name = config.maybe_dotted(func_or_name)
-    if not isinstance(schedule, int | float | timedelta | celery_schedule):
+    if not isinstance(schedule, int | float | timedelta | BaseSchedule):
         raise ConfigurationError(
             f"Periodic task {name or func_or_name!r}: schedule {schedule!r} "
             "is not seconds, a timedelta, a crontab or a solar schedule"

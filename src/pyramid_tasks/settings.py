@@ -72,7 +72,7 @@ def _warn_if_unknown(key: str, name: str) -> None:
     if name in _OPTIONS:
         return
     close = difflib.get_close_matches(name.lower(), _OPTIONS, n=1)
-    hint = f"; did you mean {PREFIX}{close[0]!r}?" if close else ""
+    hint = f"; did you mean {PREFIX + close[0]!r}?" if close else ""
     warnings.warn(
         f"Unknown Celery setting {key!r}{hint}",
         UnknownCelerySetting,
