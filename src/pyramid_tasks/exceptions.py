@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 import difflib
 
+from kombu.exceptions import OperationalError
+
 
 class DeferError(Exception):
     """Base class: the task was not queued and nothing was sent."""
@@ -32,3 +34,20 @@ class TaskArgumentsError(DeferError, TypeError):
 
 class TaskSerializationError(DeferError, TypeError):
     """An argument cannot be encoded by the task's serializer."""
+
+
+class TaskOptionsError(DeferError, ValueError):
+    """A well-known ``apply_async`` option has a value of the wrong kind.
+
+    .. versionadded:: 1.0
+    """
+
+
+class TaskPublishError(DeferError, OperationalError):
+    """The broker could not be reached to send a task right away.
+
+    A :class:`kombu.exceptions.OperationalError`, so code catching that
+    keeps working; the message names the task and the broker.
+
+    .. versionadded:: 1.0
+    """
