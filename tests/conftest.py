@@ -8,6 +8,7 @@ import os
 import sys
 
 from celery.contrib.testing.worker import start_worker
+from celery.worker import state
 from pyramid import testing
 from pyramid.config import Configurator
 from pyramid.request import Request, apply_request_extensions
@@ -49,7 +50,9 @@ def broker(request) -> str:
 def make_app() -> Callable:
     """Build a configured app: ``make_app(setup, broker="memory", **settings)``."""
 
-    def make(setup: Callable | None = None, broker: str = "memory", **settings):
+    def make(
+        setup: Callable | None = None, broker: str = "memory", **settings
+    ):
         all_settings = broker_settings(broker)
         all_settings.update(settings)
         config = Configurator(settings=all_settings)
@@ -68,5 +71,20 @@ def running_worker(celery_app, **kwargs):
     kwargs.setdefault("pool", "solo")
     kwargs.setdefault("perform_ping_check", False)
     kwargs.setdefault("shutdown_timeout", 20)
+    if _WAKE not in celery_app.tasks:
+        celery_app.task(name=_WAKE, shared=False, lazy=False)(_wake)
     with start_worker(celery_app, **kwargs) as worker:
-        yield worker
+        try:
+            yield worker
+        finally:
+            # The worker checks for shutdown between messages; a ping wakes
+            # it at once instead of after its poll timeout.
+            state.should_terminate = 0
+            celery_app.send_task(_WAKE, ignore_result=True)
+
+
+_WAKE = "tests.wake_worker"
+
+
+def _wake():
+    """A no-op message that makes the worker notice it should stop."""

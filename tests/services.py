@@ -13,7 +13,9 @@ import uuid
 import pytest
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+AMQP_URL = os.environ.get(
+    "TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"
+)
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -58,6 +60,7 @@ def broker_settings(kind: str) -> dict[str, str]:
     if kind == "memory":
         settings["celery.broker_url"] = "memory://"
         settings["celery.result_backend"] = "cache+memory://"
+        settings["celery.broker_transport_options.polling_interval"] = "0.05"
     elif kind == "redis":
         require("redis")
         settings["celery.broker_url"] = REDIS_URL

@@ -6,12 +6,17 @@ from collections.abc import Callable
 import inspect
 from typing import Any
 
-from kombu.exceptions import EncodeError
+from kombu.exceptions import EncodeError, OperationalError
 from kombu.serialization import dumps
 
 from .delivery import active_transaction, defer_until_commit
-from .events import BeforeDeferTask
-from .exceptions import TaskArgumentsError, TaskSerializationError
+from .events import BeforeDeferTask, TaskDeferred
+from .exceptions import (
+    TaskArgumentsError,
+    TaskPublishError,
+    TaskSerializationError,
+)
+from .options import check_options
 from .result import TaskResult
 from .tasks import lookup_task
 
@@ -51,6 +56,10 @@ def defer_task_with_options(
         not fit the task function.
     :raises pyramid_tasks.exceptions.TaskSerializationError: an argument
         cannot be serialized.
+    :raises pyramid_tasks.exceptions.TaskOptionsError: a well-known option
+        such as ``countdown`` or ``eta`` has a bad value.
+    :raises pyramid_tasks.exceptions.TaskPublishError: sending at once
+        failed after Celery's publish retries (broker unreachable).
     """
     registry = request.registry
     app = registry.celery_app
@@ -61,19 +70,45 @@ def defer_task_with_options(
         registry.notify(BeforeDeferTask(request, task, args, kwargs, options))
     if task.typing:
         _check_arguments(task, args, kwargs)
+    if options:
+        check_options(task, options)
+    context = app.task_context
+    if context.capturing:
+        # Only the allow-listed context travels, in the message headers.
+        context.capture(request, task, options)
     if after_commit is None:
         after_commit = app.after_commit
     transaction = active_transaction(request) if after_commit else None
     if transaction is not None:
         _check_serializable(task, args, kwargs, options)
-        return defer_until_commit(
-            app, transaction, task, args, kwargs, options
+        result = defer_until_commit(
+            app, transaction, task, args, kwargs, options, request=request
         )
+    else:
+        result = _publish_now(app, task, args, kwargs, options)
+    if registry.has_listeners:
+        registry.notify(
+            TaskDeferred(request, task, result, transaction is not None)
+        )
+    return result
+
+
+def _publish_now(app, task, args: tuple, kwargs: dict, options) -> TaskResult:
+    # A test may swap the publisher (pyramid_tasks.testing).
+    publisher = app.task_publisher
     try:
-        return task.apply_async(args, kwargs, **options)
+        if publisher is None:
+            return task.apply_async(args, kwargs, **options)
+        return publisher.send(task, args, kwargs, options)
     except EncodeError:
         _check_serializable(task, args, kwargs, options)
         raise
+    except OperationalError as exc:
+        # Celery retried per task_publish_retry_policy; name the broker.
+        broker = app.connection_for_write().as_uri()
+        raise TaskPublishError(
+            f"Task {task.name!r} could not be sent to {broker}: {exc}"
+        ) from exc
 
 
 def get_task_result(request, task_id: str) -> TaskResult:
@@ -84,9 +119,21 @@ def get_task_result(request, task_id: str) -> TaskResult:
 def _check_arguments(task, args: tuple, kwargs: dict) -> None:
     try:
         task.__header__(*args, **kwargs)
-    except TypeError as exc:
+    except TypeError:
+        # Say it in terms of the task's own signature, without the request.
+        signature = inspect.signature(task.original_func)
+        signature = signature.replace(
+            parameters=list(signature.parameters.values())[1:]
+        )
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            problem = exc
+        else:  # pragma: no cover - both checks agree
+            problem = "rejected"
         raise TaskArgumentsError(
-            f"Task {task.name!r} cannot take these arguments: {exc}"
+            f"Task {task.name!r} cannot take these arguments: {problem} "
+            f"(the task takes {signature})"
         ) from None
 
 
