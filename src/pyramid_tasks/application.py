@@ -8,7 +8,8 @@ import warnings
 from celery import Celery
 from kombu.utils.objects import cached_property
 from pyramid.config import PHASE2_CONFIG
-from pyramid.settings import asbool
+from pyramid.exceptions import ConfigurationError
+from pyramid.settings import asbool, falsey, truthy
 
 from .settings import extract_celery_settings
 
@@ -68,7 +69,9 @@ def configure_celery_app(config) -> None:
     def register() -> None:
         settings = config.registry.settings or {}
         app.conf.update(extract_celery_settings(settings))
-        app.after_commit = asbool(settings.get(AFTER_COMMIT_SETTING, True))
+        app.after_commit = _setting_as_bool(
+            settings, AFTER_COMMIT_SETTING, True
+        )
         _check_serializers(app)
 
     # Celery must be configured before tasks are created in the default
@@ -76,6 +79,20 @@ def configure_celery_app(config) -> None:
     config.action(
         ("pyramid_tasks", "celery settings"), register, order=PHASE2_CONFIG
     )
+
+
+def _setting_as_bool(settings, key: str, default: bool) -> bool:
+    # asbool() reads any unknown word as False, which would silently turn
+    # the feature off on a typo.
+    value = settings.get(key, default)
+    if isinstance(value, str) and value.strip().lower() not in (
+        truthy | falsey
+    ):
+        raise ConfigurationError(
+            f"Setting {key!r} = {value!r} is not a valid bool: use true "
+            "or false"
+        )
+    return asbool(value)
 
 
 def _check_serializers(app: Celery) -> None:
