@@ -1,0 +1,211 @@
+"""Commit-aware deferral through a real WSGI app with pyramid_tm."""
+
+import logging
+
+from kombu.exceptions import ChannelError, OperationalError
+import pytest
+import transaction
+from webtest import TestApp
+
+from pyramid_tasks import DeferredTaskPublishFailed
+from pyramid_tasks.result import DROPPED, FAILED, SENT, WAITING
+
+
+def noop(request, n):
+    return n
+
+
+def queued(app):
+    """How many messages wait in the app's private queue."""
+    queue = app.conf.task_default_queue
+    with app.connection() as conn:
+        try:
+            return conn.default_channel.queue_declare(queue, passive=True)[1]
+        except ChannelError:  # never declared: nothing was published
+            return 0
+
+
+HANDLES = []
+
+
+@pytest.fixture(autouse=True)
+def _fresh_handles():
+    HANDLES.clear()
+
+
+def defer_view(request):
+    count = int(request.params.get("count", 1))
+    immediate = "immediate" in request.params
+    for n in range(count):
+        handle = request.defer_task_with_options(
+            noop, args=(n,), after_commit=False if immediate else None
+        )
+        HANDLES.append(handle)
+    request.response.text = ",".join(h.delivery for h in HANDLES)
+    if "fail" in request.params:
+        raise RuntimeError("view failed after deferring")
+    if "doom" in request.params:
+        request.tm.doom()
+    return request.response
+
+
+def setup(config):
+    config.include("pyramid_tm")
+    config.register_task(noop, name="noop")
+    config.add_route("defer", "/defer")
+    config.add_view(defer_view, route_name="defer")
+
+
+@pytest.fixture
+def web(make_app):
+    HANDLES.clear()
+
+    def build(**settings):
+        config, app = make_app(setup, **settings)
+        return TestApp(config.make_wsgi_app()), app
+
+    return build
+
+
+def test_tasks_wait_for_commit_then_are_sent(web):
+    testapp, app = web()
+    response = testapp.get("/defer?count=3")
+    assert response.text == ",".join([WAITING] * 3)
+    assert [h.delivery for h in HANDLES] == [SENT] * 3
+    assert queued(app) == 3
+
+
+def test_the_task_id_is_known_before_commit(web):
+    testapp, app = web()
+    testapp.get("/defer")
+    (handle,) = HANDLES
+    assert handle.id
+    with app.connection() as conn:
+        message = conn.SimpleQueue(app.conf.task_default_queue).get(timeout=1)
+        assert message.headers["id"] == handle.id
+
+
+def test_tasks_are_dropped_when_the_view_raises(web):
+    testapp, app = web()
+    with pytest.raises(RuntimeError):
+        testapp.get("/defer?count=2&fail=1")
+    assert [h.delivery for h in HANDLES] == [DROPPED] * 2
+    assert queued(app) == 0
+
+
+def test_tasks_are_dropped_when_the_transaction_is_doomed(web):
+    testapp, app = web()
+    testapp.get("/defer?doom=1")
+    assert [h.delivery for h in HANDLES] == [DROPPED]
+    assert queued(app) == 0
+
+
+def test_after_commit_false_sends_at_once(web):
+    testapp, app = web()
+    response = testapp.get("/defer?immediate=1")
+    assert response.text == SENT
+    assert queued(app) == 1
+
+
+def test_the_setting_turns_commit_awareness_off(web):
+    testapp, app = web(**{"pyramid_tasks.after_commit": "false"})
+    with pytest.raises(RuntimeError):
+        testapp.get("/defer?fail=1")
+    assert [h.delivery for h in HANDLES] == [SENT]
+    assert queued(app) == 1
+
+
+def test_without_a_transaction_tasks_are_sent_at_once(make_app):
+    from conftest import make_request
+
+    config, app = make_app(setup)
+    request = make_request(config.registry)
+    assert request.defer_task(noop, 1).delivery == SENT
+    assert queued(app) == 1
+
+
+def test_a_batch_is_published_over_one_producer(web):
+    testapp, app = web()
+    acquired = []
+    original = app.producer_or_acquire
+
+    def counting(producer=None):
+        acquired.append(producer)
+        return original(producer)
+
+    app.producer_or_acquire = counting
+    testapp.get("/defer?count=25")
+    assert queued(app) == 25
+    # The batch acquires one producer; every publish reuses it.
+    assert acquired[0] is None
+    assert len({id(p) for p in acquired[1:]}) == 1
+    assert None not in acquired[1:]
+
+
+def test_a_failed_publish_after_commit_is_logged_and_announced(
+    make_app, caplog
+):
+    failures = []
+
+    def setup_with_listener(config):
+        setup(config)
+        config.add_subscriber(failures.append, DeferredTaskPublishFailed)
+
+    config, app = make_app(setup_with_listener)
+    calls = []
+
+    def broker_down(*args, **kwargs):
+        calls.append(args)
+        raise OperationalError("broker is down")
+
+    app.tasks["noop"].apply_async = broker_down
+    testapp = TestApp(config.make_wsgi_app())
+    with caplog.at_level(logging.ERROR, "pyramid_tasks.delivery"):
+        testapp.get("/defer?count=3")
+    # One attempt fails; the rest of the batch is not retried in vain.
+    assert len(calls) == 1
+    assert [h.delivery for h in HANDLES] == [FAILED] * 3
+    assert [(f.task_name, f.task_id, f.args) for f in failures] == [
+        ("noop", h.id, (n,)) for n, h in enumerate(HANDLES)
+    ]
+    assert all(isinstance(f.exception, OperationalError) for f in failures)
+    assert f"noop[{HANDLES[0].id}]" in caplog.text
+
+
+def test_other_publish_errors_fail_only_their_task(make_app):
+    failures = []
+
+    def setup_with_listener(config):
+        setup(config)
+        config.add_subscriber(failures.append, DeferredTaskPublishFailed)
+
+    config, app = make_app(setup_with_listener)
+    task = app.tasks["noop"]
+    real = task.apply_async
+
+    def flaky(args, kwargs, **options):
+        if args == (1,):
+            raise ValueError("bad option")
+        return real(args, kwargs, **options)
+
+    task.apply_async = flaky
+    TestApp(config.make_wsgi_app()).get("/defer?count=3")
+    assert [h.delivery for h in HANDLES] == [SENT, FAILED, SENT]
+    assert queued(app) == 2
+    assert [f.args for f in failures] == [(1,)]
+
+
+def test_serialization_is_checked_before_waiting_for_commit(make_app):
+    from conftest import make_request
+    from pyramid_tasks import TaskSerializationError
+
+    config, app = make_app(setup)
+    request = make_request(config.registry)
+    manager = transaction.TransactionManager(explicit=True)
+    request.environ.update({"tm.active": True, "tm.manager": manager})
+    with manager:
+        with pytest.raises(TaskSerializationError, match="argument 'n'"):
+            request.defer_task(noop, object())
+        handle = request.defer_task(noop, 1)
+        assert handle.delivery == WAITING
+    assert handle.delivery == SENT
