@@ -8,6 +8,7 @@ from typing import Any
 
 from kombu.exceptions import EncodeError, OperationalError
 from kombu.serialization import dumps
+from kombu.utils.url import maybe_sanitize_url
 
 from .delivery import active_transaction, defer_until_commit
 from .events import BeforeDeferTask, TaskDeferred
@@ -105,7 +106,8 @@ def _publish_now(app, task, args: tuple, kwargs: dict, options) -> TaskResult:
         raise
     except OperationalError as exc:
         # Celery retried per task_publish_retry_policy; name the broker.
-        broker = app.connection_for_write().as_uri()
+        uri = app.connection_for_write().as_uri(include_password=True)
+        broker = maybe_sanitize_url(uri)
         raise TaskPublishError(
             f"Task {task.name!r} could not be sent to {broker}: {exc}"
         ) from exc

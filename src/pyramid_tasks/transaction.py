@@ -1,4 +1,6 @@
-"""Run each task in a transaction: ``config.include("pyramid_tasks.transaction")``.
+"""Run each task in a transaction.
+
+``config.include("pyramid_tasks.transaction")`` adds the deriver.
 
 Commit on success, abort on error. Transient errors (a
 ``transaction.interfaces.TransientError``, an error marked retryable the
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyramid.exceptions import ConfigurationError
 from pyramid_tm import create_tm
 from transaction.interfaces import TransientError
 
@@ -36,15 +39,11 @@ def transaction_task_deriver(task, info):
     if not info.options.get("transaction", True):
         return task
     settings = info.settings or {}
-    retries = int(
-        info.options.get(
-            "transaction_retries", settings.get(RETRIES_SETTING, 3)
-        )
+    retries = _number(
+        info, int, "transaction_retries", RETRIES_SETTING, settings, 3
     )
-    backoff = float(
-        info.options.get(
-            "transaction_backoff", settings.get(BACKOFF_SETTING, 0.5)
-        )
+    backoff = _number(
+        info, float, "transaction_backoff", BACKOFF_SETTING, settings, 0.5
     )
 
     def transaction_task(request, *args: Any, **kwargs: Any) -> Any:
@@ -76,6 +75,24 @@ def transaction_task_deriver(task, info):
             del environ["tm.active"], environ["tm.manager"]
 
     return transaction_task
+
+
+def _number(info, kind: type, option: str, setting: str, settings, default):
+    """Read a task option, else the app setting, as ``kind``."""
+    if option in info.options:
+        value, source = info.options[option], f"Task option {option}"
+    else:
+        value, source = settings.get(setting, default), f"Setting {setting!r}"
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0:
+        raise ConfigurationError(
+            f"{source} = {value!r} (task {info.name!r}) is not a valid "
+            f"{kind.__name__}: expected a number >= 0"
+        )
+    return number
 
 
 def _is_retryable(manager, exc: Exception) -> bool:
