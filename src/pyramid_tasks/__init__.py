@@ -7,6 +7,7 @@ the request methods ``defer_task``, ``defer_task_with_options``,
 """
 
 from .application import PyramidCelery, configure_celery_app, make_celery_app
+from .context import add_task_context, configure_task_context
 from .derivers import INGRESS, TASK, TaskDeriverInfo, add_task_deriver
 from .events import (
     BeforeDeferTask,
@@ -50,6 +51,7 @@ def includeme(config) -> None:
     config.add_directive("add_task_deriver", add_task_deriver)
     config.add_directive("add_periodic_task", add_periodic_task)
     config.add_directive("make_celery_app", make_celery_app)
+    config.add_directive("add_task_context", add_task_context)
     config.add_request_method(defer_task, "defer_task")
     config.add_request_method(defer_task, "delay_task")
     config.add_request_method(
@@ -57,6 +59,7 @@ def includeme(config) -> None:
     )
     config.add_request_method(get_task_result, "get_task_result")
     configure_celery_app(config)
+    configure_task_context(config)
     connect_worker_signals()
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from pyramid.interfaces import IRequestExtensions, IRequestFactory
 from pyramid.request import Request, apply_request_extensions
 
+from .context import public_environ
+
 __all__ = ["TaskRequestFactory", "PUBLIC_URL_SETTING"]
 
 #: Setting giving the public URL used by requests made for tasks.
@@ -33,8 +35,7 @@ class TaskRequestFactory:
         settings = registry.settings or {}
         public_url = settings.get(PUBLIC_URL_SETTING) or "http://localhost"
         factory = registry.queryUtility(IRequestFactory, default=Request)
-        self.environ = Request.blank("/", base_url=public_url).environ
-        self.environ.pop("wsgi.input", None)
+        self.environ = public_environ(public_url)
         extensions = registry.queryUtility(IRequestExtensions)
         if isinstance(factory, type):
             self.request_class = _extend(factory, extensions)

@@ -13,6 +13,7 @@ from pyramid.threadlocal import manager
 import venusian
 
 from .application import PyramidCelery, get_celery_app
+from .context import CONTEXT_HEADER
 from .derivers import TaskDeriverInfo, derive_task
 from .exceptions import UnknownTaskError
 from .taskrequest import TaskRequestFactory
@@ -45,7 +46,17 @@ class PyramidTask(Task):
             make_request = app.task_request_factory = TaskRequestFactory(
                 app.registry
             )
-        request = make_request(getattr(self.request, "environ", None))
+        task_request = self.request
+        environ = getattr(task_request, "environ", None)
+        carried = getattr(task_request, CONTEXT_HEADER, None)
+        if carried is not None or environ is not None:
+            # Verified when signing is on; only allow-listed values apply.
+            environ = app.task_context.open(
+                self, task_request, carried, environ
+            )
+        request = make_request(environ)
+        if carried:
+            app.task_context.restore(request, carried)
         request.current_task = self
         manager.push({"registry": app.registry, "request": request})
         try:
