@@ -101,8 +101,10 @@ def _is_retryable(manager, exc: Exception) -> bool:
     if IRetryableError is not None and IRetryableError.providedBy(exc):
         return True
     # The data managers joined to the transaction know their own
-    # retryable errors; pyramid_tm asks them the same way.
-    return bool(manager._retryable(type(exc), exc))
+    # retryable errors; pyramid_tm asks them the same way. A thread-local
+    # manager wraps the manager that can ask.
+    inner = getattr(manager, "manager", manager)
+    return bool(inner._retryable(type(exc), exc))
 
 
 def includeme(config) -> None:

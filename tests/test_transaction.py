@@ -1,0 +1,218 @@
+"""Tasks in transactions: pyramid_tasks.transaction with SQLAlchemy."""
+
+from conftest import make_request, running_worker
+from pyramid_retry import mark_error_retryable
+import pytest
+from sqlalchemy import Column, Integer, String, create_engine, select
+from sqlalchemy.orm import declarative_base, sessionmaker
+import transaction
+from transaction.interfaces import TransientError
+import zope.sqlalchemy
+
+from pyramid_tasks.result import SENT, WAITING
+
+Base = declarative_base()
+
+
+class Row(Base):
+    __tablename__ = "rows"
+    id = Column(Integer, primary_key=True)
+    value = Column(String)
+
+
+ATTEMPTS = []
+
+
+def insert(request, value, fail=False):
+    request.db.add(Row(value=value))
+    request.db.flush()
+    if fail:
+        raise ValueError("rolled back")
+    return value
+
+
+def insert_then_defer(request, value):
+    request.db.add(Row(value=value))
+    handle = request.defer_task(count_rows, value)
+    return handle.id, handle.delivery
+
+
+def count_rows(request, value):
+    return (
+        request.db.scalar(select(Row.id).where(Row.value == value).limit(1))
+        is not None
+    )
+
+
+def flaky(request, value):
+    ATTEMPTS.append(request.current_task.request.retries)
+    request.db.add(Row(value=value))
+    if len(ATTEMPTS) < 3:
+        raise TransientError("try again")
+    return len(ATTEMPTS)
+
+
+class Conflict(Exception):
+    """An application error marked retryable the pyramid_retry way."""
+
+
+mark_error_retryable(Conflict)
+
+
+def marked(request):
+    ATTEMPTS.append(1)
+    if len(ATTEMPTS) < 2:
+        raise Conflict("conflict")
+    return "resolved"
+
+
+def always_transient(request):
+    ATTEMPTS.append(1)
+    raise TransientError("never works")
+
+
+def no_transaction(request):
+    return request.environ.get("tm.active", False)
+
+
+def nested(request):
+    return request.current_task.app.tasks["no_transaction"].derivers
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory):
+    path = tmp_path_factory.mktemp("db") / "tasks.sqlite"
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def worker(database):
+    from pyramid.config import Configurator
+    from services import broker_settings
+
+    factory = sessionmaker(bind=database)
+
+    def db(request):
+        session = factory()
+        zope.sqlalchemy.register(session, transaction_manager=request.tm)
+        return session
+
+    settings = broker_settings("memory")
+    settings["pyramid_tasks.transaction.backoff"] = "0.01"
+    config = Configurator(settings=settings)
+    config.include("pyramid_tasks")
+    config.include("pyramid_tm")
+    config.include("pyramid_tasks.transaction")
+    config.add_request_method(db, "db", reify=True)
+    config.register_task(insert, name="insert")
+    config.register_task(insert_then_defer, name="insert_then_defer")
+    config.register_task(count_rows, name="count_rows")
+    config.register_task(flaky, name="flaky")
+    config.register_task(
+        always_transient, name="always", transaction_retries=1
+    )
+    config.register_task(
+        no_transaction, name="no_transaction", transaction=False
+    )
+    app = config.make_celery_app()
+    with running_worker(app):
+        yield config, app
+
+
+def rows(database, value):
+    with database.connect() as conn:
+        return conn.execute(
+            select(Row.id).where(Row.value == value)
+        ).fetchall()
+
+
+def test_a_task_commits_on_success(worker, database):
+    config, app = worker
+    request = make_request(config.registry)
+    assert request.defer_task(insert, "committed").get(timeout=10)
+    assert len(rows(database, "committed")) == 1
+
+
+def test_a_task_aborts_on_error(worker, database):
+    config, app = worker
+    request = make_request(config.registry)
+    with pytest.raises(ValueError):
+        request.defer_task(insert, "aborted", fail=True).get(timeout=10)
+    assert rows(database, "aborted") == []
+
+
+def test_tasks_deferred_in_a_task_are_sent_after_its_commit(worker):
+    config, app = worker
+    request = make_request(config.registry)
+    task_id, delivery = request.defer_task(insert_then_defer, "parent").get(
+        timeout=10
+    )
+    assert delivery == WAITING
+    # The child saw the parent's row: it ran after the commit.
+    assert request.get_task_result(task_id).get(timeout=10) is True
+
+
+def test_transient_errors_are_retried_with_celery_retry(worker, database):
+    config, app = worker
+    ATTEMPTS.clear()
+    request = make_request(config.registry)
+    assert request.defer_task(flaky, "flaky").get(timeout=10) == 3
+    assert ATTEMPTS == [0, 1, 2]
+    assert len(rows(database, "flaky")) == 1
+
+
+def test_errors_marked_retryable_are_retried(worker):
+    config, app = worker
+    ATTEMPTS.clear()
+    request = make_request(config.registry)
+    assert request.defer_task("marked").get(timeout=10) == "resolved"
+    assert len(ATTEMPTS) == 2
+
+
+def test_retries_stop_after_the_configured_attempts(worker):
+    config, app = worker
+    ATTEMPTS.clear()
+    request = make_request(config.registry)
+    with pytest.raises(TransientError):
+        request.defer_task("always").get(timeout=10)
+    assert len(ATTEMPTS) == 2
+
+
+def test_a_task_can_opt_out(worker):
+    config, app = worker
+    request = make_request(config.registry)
+    assert request.defer_task("no_transaction").get(timeout=10) is False
+    assert app.tasks["insert"].derivers == ["transaction"]
+    assert app.tasks["no_transaction"].derivers == []
+
+
+def test_an_active_transaction_is_not_nested(worker, database):
+    config, app = worker
+    request = make_request(config.registry)
+    manager = transaction.TransactionManager(explicit=True)
+    request.environ.update({"tm.active": True, "tm.manager": manager})
+    request.tm = manager
+    task = app.tasks["insert"]
+    manager.begin()
+    task.derived_func(request, "outer")
+    # The task joined the outer transaction instead of committing its own.
+    assert manager.get()._resources
+    manager.abort()
+    assert rows(database, "outer") == []
+
+
+def test_the_contrib_module_is_the_same_integration():
+    from pyramid_tasks import transaction as ours
+    from pyramid_tasks.contrib import pyramid_tm
+
+    assert pyramid_tm.transaction_task_deriver is ours.transaction_task_deriver
+    assert pyramid_tm.includeme is ours.includeme
+
+
+def test_handles_sent_outside_transactions_say_so(worker):
+    config, app = worker
+    request = make_request(config.registry)
+    assert request.defer_task(count_rows, "x").delivery == SENT
