@@ -111,6 +111,7 @@ def worker(database):
     config.register_task(insert_then_defer, name="insert_then_defer")
     config.register_task(count_rows, name="count_rows")
     config.register_task(flaky, name="flaky")
+    config.register_task(marked, name="marked")
     config.register_task(
         always_transient, name="always", transaction_retries=1
     )
