@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 import zope.sqlalchemy
 
-from pyramid_tasks import CeleryWorkerProcessInit
+from pyramid_tasks import CeleryWorkerProcessInit, DeferredTaskPublishFailed
 
 metadata = sa.MetaData()
 rows = sa.Table(
@@ -126,6 +126,8 @@ def main(global_config, **settings):
     config = Configurator(settings=settings)
     config.include("pyramid_tasks")
     config.registry.proof_handles = []
+    config.registry.proof_failures = []
+    config.add_subscriber(_note_failure, DeferredTaskPublishFailed)
     config.register_task(record, name="proof.record")
     config.add_route("defer", "/defer")
     config.add_view(defer_record, route_name="defer", renderer="json")
@@ -167,6 +169,10 @@ def dispose_engine(event) -> None:
     would end the parent's sessions too.
     """
     event.registry.proof_engine.dispose(close=False)
+
+
+def _note_failure(event) -> None:
+    event.registry.proof_failures.append(event)
 
 
 def _dbsession(request) -> Session:
