@@ -23,6 +23,7 @@ from .exceptions import (
 from .periodic import add_periodic_task
 from .request import defer_task, defer_task_with_options, get_task_result
 from .result import TaskResult
+from .schedules import configure_ini_schedules
 from .tasks import PyramidTask, register_task, task
 from .worker import connect_worker_signals
 
@@ -60,6 +61,7 @@ def includeme(config) -> None:
     config.add_request_method(get_task_result, "get_task_result")
     configure_celery_app(config)
     configure_task_context(config)
+    configure_ini_schedules(config)
     connect_worker_signals()
 
 

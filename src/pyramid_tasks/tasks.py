@@ -125,6 +125,9 @@ def register_task(
         # The stand-in gave the class its name and doc; the inherited
         # ``run`` does the work without an extra call per task.
         del cls.run
+        if "_orig_run" in celery_task.__dict__:
+            # ``autoretry_for`` wrapped the stand-in; wrap the real run.
+            celery_task._orig_run = cls.run.__get__(celery_task)
         # Celery checks arguments against ``__header__`` when publishing;
         # make it the task function's signature without the request.
         cls.__header__ = staticmethod(app.type_checker(func, bound=True))
