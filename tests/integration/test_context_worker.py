@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import sys
 
@@ -25,6 +26,8 @@ from services import REDIS_URL, broker_settings, require, unique  # noqa: E402
 from pyramid_tasks.context import (  # noqa: E402
     CONTEXT_HEADER,
     SIGNATURE_HEADER,
+    TaskContextFilter,
+    install_log_filter,
     propagated_userid,
 )
 
@@ -72,8 +75,17 @@ def describe(request):
     }
 
 
+def describe_after_a_retry(request):
+    logging.getLogger("tests.context_worker").warning("inside")
+    task = request.current_task
+    if task.request.retries == 0:
+        raise task.retry(countdown=0)
+    return describe(request)
+
+
 def defer_view(request):
-    result = request.defer_task(describe)
+    task = describe_after_a_retry if "retry" in request.params else describe
+    result = request.defer_task(task)
     return {"id": result.id}
 
 
@@ -98,6 +110,7 @@ def setup(config):
         "tenant", lambda request: request.headers.get("X-Tenant")
     )
     config.register_task(describe, name="describe")
+    config.register_task(describe_after_a_retry, name="retrying")
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +274,40 @@ def test_a_tampered_signed_message_is_rejected(site):
     assert seen["userid"] == "alice"
     with pytest.raises(Exception, match="signature does not match"):
         celery_app.AsyncResult(forged["headers"]["id"]).get(timeout=20)
+
+
+class ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_context_and_log_fields_survive_a_retry(site):
+    _, celery_app, app, _, _ = site
+    handler = ListHandler()
+    logger = logging.getLogger("tests.context_worker")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    install_log_filter(logger)
+    try:
+        response = app.get(
+            "/defer?retry=1",
+            headers={"Authorization": "Bearer bob", "X-Request-ID": "rid-9"},
+            extra_environ={"HTTP_HOST": "a.example.org"},
+        )
+        seen = result_of(celery_app, response)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+
+    assert seen["home"] == "http://a.example.org/home?x=1"
+    assert seen["userid"] == "bob"
+    assert len(handler.records) == 2
+    for record in handler.records:
+        assert isinstance(handler.filters[0], TaskContextFilter)
+        assert record.task_name == "retrying"
+        assert record.task_id == response.json["id"]
+        assert record.request_id == "rid-9"
