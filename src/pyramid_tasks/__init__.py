@@ -11,8 +11,18 @@ from .context import add_task_context, configure_task_context
 from .derivers import INGRESS, TASK, TaskDeriverInfo, add_task_deriver
 from .events import (
     BeforeDeferTask,
+    BeforeTaskRun,
     CeleryWorkerProcessInit,
+    CeleryWorkerReady,
+    CeleryWorkerShutdown,
+    DeferredTaskDropped,
+    DeferredTaskPublished,
     DeferredTaskPublishFailed,
+    TaskDeferred,
+    TaskFailed,
+    TaskRetried,
+    TaskRunEvent,
+    TaskSucceeded,
 )
 from .exceptions import (
     DeferError,
@@ -20,6 +30,7 @@ from .exceptions import (
     TaskSerializationError,
     UnknownTaskError,
 )
+from .futures import TaskFuture, TaskGroupResult, map_task
 from .periodic import add_periodic_task
 from .request import defer_task, defer_task_with_options, get_task_result
 from .result import TaskResult
@@ -29,7 +40,12 @@ from .worker import connect_worker_signals
 
 __all__ = [
     "BeforeDeferTask",
+    "BeforeTaskRun",
     "CeleryWorkerProcessInit",
+    "CeleryWorkerReady",
+    "CeleryWorkerShutdown",
+    "DeferredTaskDropped",
+    "DeferredTaskPublished",
     "DeferError",
     "DeferredTaskPublishFailed",
     "INGRESS",
@@ -37,6 +53,13 @@ __all__ = [
     "PyramidTask",
     "TASK",
     "TaskArgumentsError",
+    "TaskDeferred",
+    "TaskFailed",
+    "TaskFuture",
+    "TaskGroupResult",
+    "TaskRetried",
+    "TaskRunEvent",
+    "TaskSucceeded",
     "TaskDeriverInfo",
     "TaskResult",
     "TaskSerializationError",
@@ -59,6 +82,7 @@ def includeme(config) -> None:
         defer_task_with_options, "defer_task_with_options"
     )
     config.add_request_method(get_task_result, "get_task_result")
+    config.add_request_method(map_task, "map_task")
     configure_celery_app(config)
     configure_task_context(config)
     configure_ini_schedules(config)

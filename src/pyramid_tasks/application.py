@@ -38,6 +38,10 @@ class PyramidCelery(Celery):
     #: Whether tasks deferred in an active transaction wait for its commit
     #: (the ``pyramid_tasks.after_commit`` setting).
     after_commit: bool = True
+    #: ``None`` publishes with ``apply_async``; a test swaps in an object
+    #: with ``send(task, args, kwargs, options)`` and ``hold(task, args,
+    #: kwargs, options, result)`` (see :mod:`pyramid_tasks.testing`).
+    task_publisher: Any = None
 
     def __init__(self, registry, **kwargs: Any) -> None:
         kwargs.setdefault("set_as_current", False)

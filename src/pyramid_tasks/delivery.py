@@ -12,7 +12,11 @@ from typing import Any
 
 from kombu.exceptions import OperationalError
 
-from .events import DeferredTaskPublishFailed
+from .events import (
+    DeferredTaskDropped,
+    DeferredTaskPublished,
+    DeferredTaskPublishFailed,
+)
 from .result import DROPPED, FAILED, SENT, WAITING, TaskResult
 
 __all__ = ["active_transaction", "defer_until_commit"]
@@ -32,14 +36,15 @@ def active_transaction(request):
 
 
 class _Deferred:
-    __slots__ = ("task", "args", "kwargs", "options", "result")
+    __slots__ = ("task", "args", "kwargs", "options", "result", "request")
 
-    def __init__(self, task, args, kwargs, options, result):
+    def __init__(self, task, args, kwargs, options, result, request=None):
         self.task = task
         self.args = args
         self.kwargs = kwargs
         self.options = options
         self.result = result
+        self.request = request
 
 
 class CommitBatch:
@@ -56,14 +61,30 @@ class CommitBatch:
             self.drop()
 
     def drop(self) -> None:
-        for entry in self.entries:
+        entries, self.entries = self.entries, []
+        registry = self.app.registry
+        for entry in entries:
             if entry.result.delivery == WAITING:
                 entry.result.delivery = DROPPED
-        self.entries = []
+                if registry.has_listeners:
+                    registry.notify(
+                        DeferredTaskDropped(
+                            entry.request, entry.task, entry.result
+                        )
+                    )
 
     def publish(self) -> None:
         """Send every task over one producer; report what could not be sent."""
-        entries, self.entries = self.entries, []
+        # A handle cancelled while waiting is not sent.
+        entries = [e for e in self.entries if e.result.delivery == WAITING]
+        self.entries = []
+        publisher = self.app.task_publisher
+        if publisher is not None:
+            for entry in entries:
+                options = dict(entry.options, task_id=entry.result.id)
+                publisher.send(entry.task, entry.args, entry.kwargs, options)
+                self._sent(entry)
+            return
         broker_down = None
         with self.app.producer_or_acquire() as producer:
             for entry in entries:
@@ -86,10 +107,19 @@ class CommitBatch:
                 except Exception as exc:
                     self._failed(entry, exc)
                 else:
-                    entry.result.delivery = SENT
+                    self._sent(entry)
+
+    def _sent(self, entry: _Deferred) -> None:
+        entry.result.delivery = SENT
+        registry = self.app.registry
+        if registry.has_listeners:
+            registry.notify(
+                DeferredTaskPublished(entry.request, entry.task, entry.result)
+            )
 
     def _failed(self, entry: _Deferred, exc: BaseException) -> None:
         entry.result.delivery = FAILED
+        entry.result.publish_error = exc
         log.error(
             "Task %s[%s] was not published after commit: %s",
             entry.task.name,
@@ -111,7 +141,13 @@ class CommitBatch:
 
 
 def defer_until_commit(
-    app, transaction, task, args: tuple, kwargs: dict, options: dict[str, Any]
+    app,
+    transaction,
+    task,
+    args: tuple,
+    kwargs: dict,
+    options: dict[str, Any],
+    request=None,
 ) -> TaskResult:
     """Hold ``task`` until ``transaction`` commits; return its handle."""
     try:
@@ -126,7 +162,11 @@ def defer_until_commit(
         task_id, task_name=task.name, backend=task.backend
     )
     result.delivery = WAITING
-    batch.entries.append(_Deferred(task, args, kwargs, options, result))
+    batch.entries.append(
+        _Deferred(task, args, kwargs, options, result, request)
+    )
+    if app.task_publisher is not None:
+        app.task_publisher.hold(task, args, kwargs, options, result)
     return result
 
 

@@ -66,3 +66,127 @@ class DeferredTaskPublishFailed:
         self.kwargs: dict[str, Any] = kwargs
         self.options: dict[str, Any] = options
         self.exception: BaseException = exception
+
+
+class TaskDeferred:
+    """Fired by ``request.defer_task`` once a task was queued or held.
+
+    :ivar request: the request that deferred the task.
+    :ivar task: the Celery task.
+    :ivar task_name: the task's registered name.
+    :ivar task_id: the id of the task, known before it is sent.
+    :ivar result: the handle returned to the caller.
+    :ivar after_commit: ``True`` when the task waits for the active
+        transaction to commit, ``False`` when it was sent at once.
+    """
+
+    def __init__(self, request, task, result, after_commit: bool) -> None:
+        self.request = request
+        self.task = task
+        self.task_name: str = task.name
+        self.task_id: str = result.id
+        self.result = result
+        self.after_commit: bool = after_commit
+
+
+class DeferredTaskPublished:
+    """Fired after the commit, once a held task was handed to the broker.
+
+    :ivar request: the request that deferred the task, if known.
+    :ivar task: the Celery task.
+    :ivar task_name: the task's registered name.
+    :ivar task_id: the task id.
+    :ivar result: the handle the caller was given.
+    """
+
+    def __init__(self, request, task, result) -> None:
+        self.request = request
+        self.task = task
+        self.task_name: str = task.name
+        self.task_id: str = result.id
+        self.result = result
+
+
+class DeferredTaskDropped(DeferredTaskPublished):
+    """Fired when a held task is dropped: the transaction aborted or the
+    handle was cancelled. Same attributes as :class:`DeferredTaskPublished`.
+    """
+
+
+class TaskRunEvent:
+    """Base class of the events fired around a task run in the worker.
+
+    Subscribe to it to receive all of them.
+
+    :ivar request: the task's Pyramid request, or ``None`` when the task
+        failed before it was built (a time limit, a lost worker).
+    :ivar task: the Celery task; ``task.request`` is Celery's context.
+    :ivar task_name: the task's registered name.
+    """
+
+    def __init__(self, request, task) -> None:
+        self.request = request
+        self.task = task
+        self.task_name: str = task.name
+
+
+class BeforeTaskRun(TaskRunEvent):
+    """Fired in the worker with the fresh task request, before the task
+    function and its derivers run."""
+
+
+class TaskSucceeded(TaskRunEvent):
+    """Fired when the task function returned.
+
+    :ivar result: the value it returned.
+    """
+
+    def __init__(self, request, task, result) -> None:
+        super().__init__(request, task)
+        self.result = result
+
+
+class TaskFailed(TaskRunEvent):
+    """Fired when the task failed for good (it will not be retried).
+
+    :ivar exception: the error.
+    """
+
+    def __init__(self, request, task, exception) -> None:
+        super().__init__(request, task)
+        self.exception: BaseException = exception
+
+
+class TaskRetried(TaskRunEvent):
+    """Fired when the task raised ``Retry`` and will run again.
+
+    :ivar exception: the error that caused the retry, if any.
+    :ivar reason: Celery's :class:`~celery.exceptions.Retry` instance.
+    """
+
+    def __init__(self, request, task, exception, reason) -> None:
+        super().__init__(request, task)
+        self.exception: BaseException | None = exception
+        self.reason = reason
+
+
+class CeleryWorkerReady:
+    """Fired once the worker is ready to consume (``celery worker``).
+
+    :ivar registry: the application registry.
+    :ivar consumer: Celery's consumer, ``None`` in some embedded workers.
+    """
+
+    def __init__(self, registry, consumer=None) -> None:
+        self.registry = registry
+        self.consumer = consumer
+
+
+class CeleryWorkerShutdown:
+    """Fired when the worker is shutting down.
+
+    :ivar registry: the application registry.
+    """
+
+    def __init__(self, registry) -> None:
+        self.registry = registry

@@ -15,8 +15,10 @@ import venusian
 from .application import PyramidCelery, get_celery_app
 from .context import CONTEXT_HEADER
 from .derivers import TaskDeriverInfo, derive_task
+from .events import BeforeTaskRun, TaskSucceeded
 from .exceptions import UnknownTaskError
 from .taskrequest import TaskRequestFactory
+from .worker import PYRAMID_REQUEST, notifies_task_runs
 
 __all__ = ["PyramidTask", "register_task", "task", "lookup_task"]
 
@@ -59,11 +61,20 @@ class PyramidTask(Task):
             app.task_context.restore(request, carried)
         request.current_task = self
         manager.push({"registry": app.registry, "request": request})
+        notify = notifies_task_runs(app)
         try:
-            return self.derived_func(request, *args, **kwargs)
+            if notify:
+                app.registry.notify(BeforeTaskRun(request, self))
+            result = self.derived_func(request, *args, **kwargs)
+            if notify:
+                app.registry.notify(TaskSucceeded(request, self, result))
+            return result
         except BaseException as exc:
             request.exception = exc
             request.exc_info = sys.exc_info()
+            if not task_request.called_directly:
+                # Celery's failure and retry signals report our request.
+                setattr(task_request, PYRAMID_REQUEST, request)
             raise
         finally:
             try:
