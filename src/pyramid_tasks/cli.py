@@ -16,6 +16,7 @@ import click
 from pyramid.scripts.common import parse_vars
 
 from .application import PyramidCelery
+from .redact import redact_urls
 
 __all__ = ["make_cli_app", "load_celery_app", "INI_ENVVAR"]
 
@@ -89,7 +90,7 @@ def load_celery_app(
     try:
         options = parse_vars(list(ini_vars))
     except ValueError as exc:
-        raise IniError(f"Bad --ini-var: {exc}") from None
+        raise IniError(f"Bad --ini-var: {redact_urls(exc)}") from None
     get_app = get_app or paster.get_app
     try:
         if _has_logging(config_uri):
@@ -100,7 +101,8 @@ def load_celery_app(
         raise
     except Exception as exc:
         raise IniError(
-            f"Cannot load {config_uri}: {type(exc).__name__}: {exc}"
+            f"Cannot load {config_uri}: {type(exc).__name__}: "
+            f"{redact_urls(exc)}"
         ) from exc
     registry = getattr(wsgi_app, "registry", None)
     celery_app = registry.__dict__.get("celery_app") if registry else None

@@ -17,6 +17,7 @@ from .events import (
     DeferredTaskPublished,
     DeferredTaskPublishFailed,
 )
+from .redact import redact_urls
 from .result import DROPPED, FAILED, SENT, WAITING, TaskResult
 
 __all__ = ["active_transaction", "defer_until_commit"]
@@ -124,7 +125,7 @@ class CommitBatch:
             "Task %s[%s] was not published after commit: %s",
             entry.task.name,
             entry.result.id,
-            exc,
+            redact_urls(exc),
         )
         registry = self.app.registry
         registry.notify(
