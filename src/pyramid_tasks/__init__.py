@@ -1,7 +1,8 @@
 """Celery as a first-class part of a Pyramid application.
 
 ``config.include("pyramid_tasks")`` adds the directives ``register_task``,
-``add_task_deriver``, ``add_periodic_task`` and ``make_celery_app``, and
+``add_task_deriver``, ``add_periodic_task``, ``add_task_context`` and
+``make_celery_app``, and
 the request methods ``defer_task``, ``defer_task_with_options``,
 ``delay_task`` and ``get_task_result``.
 """
