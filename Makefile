@@ -19,6 +19,10 @@ test: venv
 	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest -n 2 --cov --cov-report=term $(PYTEST_ARGS)
 
+## Plain Celery vs pyramid_tasks side by side; report in bench/results/.
+bench: venv
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 lint: venv
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
