@@ -88,7 +88,11 @@ class TaskFuture(Future):
                 f"Task {handle.id} waits for the transaction to commit"
             )
         try:
-            handle.get(timeout=timeout, propagate=False)
+            handle.get(
+                timeout=timeout,
+                propagate=False,
+                interval=_poller(handle.app).interval,
+            )
         except CeleryTimeoutError:
             raise TimeoutError from None
         if not self._refresh():

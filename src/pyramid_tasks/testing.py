@@ -377,6 +377,8 @@ def memory_settings(**settings: Any) -> dict[str, Any]:
         "celery.broker_url": "memory://",
         "celery.result_backend": "cache+memory://",
         "celery.task_default_queue": f"pyramid_tasks_{uuid.uuid4().hex}",
+        # A worker in a thread then notices messages and stops at once.
+        "celery.broker_transport_options.polling_interval": "0.05",
     }
     result.update(settings)
     return result
@@ -435,9 +437,27 @@ def worker_thread(celery_app, **options: Any) -> Iterator[Any]:
     solo pool; ``options`` override its arguments.
     """
     from celery.contrib.testing.worker import start_worker
+    from celery.worker import state
 
     options.setdefault("pool", "solo")
     options.setdefault("perform_ping_check", False)
     options.setdefault("shutdown_timeout", 20)
+    if _WAKE not in celery_app.tasks:
+        celery_app.task(name=_WAKE, shared=False, lazy=False)(_wake)
     with start_worker(celery_app, **options) as worker:
-        yield worker
+        try:
+            yield worker
+        finally:
+            # The worker looks for the stop flag between messages, then
+            # waits for one more: two messages make it stop now rather
+            # than after two poll timeouts.
+            state.should_terminate = 0
+            for _ in range(2):
+                celery_app.send_task(_WAKE, ignore_result=True)
+
+
+_WAKE = "pyramid_tasks.testing.wake"
+
+
+def _wake() -> None:
+    """A message that only wakes the worker up."""
