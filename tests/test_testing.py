@@ -8,6 +8,7 @@ import textwrap
 
 from pyramid.threadlocal import get_current_request
 import pytest
+from services import free_port
 from webtest import TestApp
 
 from pyramid_tasks import TaskSerializationError
@@ -19,7 +20,6 @@ from pyramid_tasks.testing import (
     memory_settings,
     worker_thread,
 )
-from services import free_port
 
 LOG = []
 
