@@ -48,7 +48,7 @@ def broker(request) -> str:
 
 @pytest.fixture
 def make_app() -> Callable:
-    """Build a configured app: ``make_app(setup, broker="memory", **settings)``."""
+    """Build a configured app: ``make_app(setup, broker=..., **settings)``."""
 
     def make(
         setup: Callable | None = None, broker: str = "memory", **settings

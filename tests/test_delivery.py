@@ -196,8 +196,9 @@ def test_other_publish_errors_fail_only_their_task(make_app):
 
 
 def test_serialization_is_checked_before_waiting_for_commit(make_app):
-    from conftest import make_request
     from pyramid_tasks import TaskSerializationError
+
+    from conftest import make_request
 
     config, app = make_app(setup)
     request = make_request(config.registry)
@@ -209,3 +210,102 @@ def test_serialization_is_checked_before_waiting_for_commit(make_app):
         handle = request.defer_task(noop, 1)
         assert handle.delivery == WAITING
     assert handle.delivery == SENT
+
+
+def redis_queued(app):
+    """Messages in the app's private Redis queue (its keys are prefixed)."""
+    import redis
+
+    prefix = app.conf.broker_transport_options["global_keyprefix"]
+    client = redis.Redis.from_url(app.conf.broker_url)
+    try:
+        return client.llen(prefix + app.conf.task_default_queue)
+    finally:
+        client.close()
+
+
+def test_a_batch_is_pipelined_on_redis(make_app, monkeypatch):
+    from kombu.transport.redis import PublishBatch
+
+    flushes = []
+    real_flush = PublishBatch.flush
+
+    def counting_flush(self):
+        flushes.append(self._buffered)
+        return real_flush(self)
+
+    monkeypatch.setattr(PublishBatch, "flush", counting_flush)
+    config, app = make_app(setup, broker="redis")
+    TestApp(config.make_wsgi_app()).get("/defer?count=250")
+    assert [h.delivery for h in HANDLES] == [SENT] * 250
+    assert redis_queued(app) == 250
+    # One round trip per 100 tasks.
+    assert [n for n in flushes if n] == [100, 100, 50]
+    with app.connection() as conn:
+        queue = conn.SimpleQueue(app.conf.task_default_queue)
+        ids = [queue.get(timeout=1).headers["id"] for _ in range(250)]
+    assert sorted(ids) == sorted(h.id for h in HANDLES)
+
+
+def test_a_failed_pipeline_is_sent_again_one_task_at_a_time(
+    make_app, monkeypatch
+):
+    from kombu.exceptions import BatchPublishError
+    from kombu.transport.redis import PublishBatch
+
+    def failing_flush(self):
+        self.discard()
+        raise BatchPublishError("delivery is uncertain")
+
+    monkeypatch.setattr(PublishBatch, "flush", failing_flush)
+    config, app = make_app(setup, broker="redis")
+    TestApp(config.make_wsgi_app()).get("/defer?count=3")
+    assert [h.delivery for h in HANDLES] == [SENT] * 3
+    assert redis_queued(app) == 3
+
+
+def test_a_pipelined_batch_fails_only_the_task_with_a_bad_option(make_app):
+    failures = []
+
+    def setup_with_listener(config):
+        setup(config)
+        config.add_subscriber(failures.append, DeferredTaskPublishFailed)
+
+    config, app = make_app(setup_with_listener, broker="redis")
+    task = app.tasks["noop"]
+    real = task.apply_async
+
+    def flaky(args, kwargs, **options):
+        if args == (1,):
+            raise ValueError("bad option")
+        return real(args, kwargs, **options)
+
+    task.apply_async = flaky
+    TestApp(config.make_wsgi_app()).get("/defer?count=3")
+    assert [h.delivery for h in HANDLES] == [SENT, FAILED, SENT]
+    assert redis_queued(app) == 2
+    assert [f.args for f in failures] == [(1,)]
+
+
+def test_a_broker_error_while_pipelining_falls_back_and_is_reported(
+    make_app,
+):
+    failures = []
+
+    def setup_with_listener(config):
+        setup(config)
+        config.add_subscriber(failures.append, DeferredTaskPublishFailed)
+
+    config, app = make_app(setup_with_listener, broker="redis")
+    calls = []
+
+    def broker_down(*args, **kwargs):
+        calls.append(args)
+        raise OperationalError("broker is down")
+
+    app.tasks["noop"].apply_async = broker_down
+    TestApp(config.make_wsgi_app()).get("/defer?count=3")
+    # Tried once in the pipeline and once on its own; the rest is failed.
+    assert len(calls) == 2
+    assert [h.delivery for h in HANDLES] == [FAILED] * 3
+    assert [f.task_id for f in failures] == [h.id for h in HANDLES]

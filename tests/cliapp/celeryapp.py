@@ -11,6 +11,9 @@ settings = {
     "celery.broker_url": os.environ["TEST_BROKER_URL"],
     "celery.result_backend": os.environ["TEST_BROKER_URL"],
     "celery.task_default_queue": os.environ["TEST_QUEUE"],
+    "celery.broker_transport_options.global_keyprefix": os.environ[
+        "TEST_KEYPREFIX"
+    ],
 }
 with Configurator(settings=settings) as config:
     config.include("pyramid_tasks")

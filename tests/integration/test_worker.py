@@ -3,8 +3,9 @@
 from pyramid.threadlocal import get_current_registry, get_current_request
 import pytest
 
-from conftest import BROKERS, make_request, running_worker
 from pyramid_tasks import CeleryWorkerProcessInit
+
+from conftest import BROKERS, make_request, running_worker
 
 EVENTS = []
 
