@@ -26,6 +26,7 @@ from typing import Any
 
 from celery.schedules import crontab, maybe_schedule
 from celery.schedules import schedule as interval
+from kombu.exceptions import OperationalError
 from kombu.utils.url import maybe_sanitize_url
 from pyramid.scripts.common import parse_vars
 
@@ -340,10 +341,12 @@ class PTasksCommand:
 
     def _show_config(self, app) -> int:
         self.out("# Celery settings that differ from Celery's defaults")
-        for key in sorted(app.conf.changes):
-            value = app.conf.changes[key]
-            if key == "deprecated_settings":
-                continue
+        keys = set(app.conf.changes) - {"deprecated_settings"}
+        if app.conf.beat_schedule:
+            # Periodic tasks fill the default dict in place.
+            keys.add("beat_schedule")
+        for key in sorted(keys):
+            value = app.conf[key]
             if key == "beat_schedule":
                 shown = f"<{len(value)} entries, see ptasks --schedule>"
             else:
@@ -373,9 +376,13 @@ class PTasksCommand:
                 result = env["request"].defer_task_with_options(
                     task.name, args, kwargs, after_commit=False
                 )
-            except DeferError as exc:
-                raise CommandError(str(exc)) from None
             except Exception as exc:
+                # Bad arguments are the caller's; anything else (the
+                # broker is down) is a failure to queue.
+                if isinstance(exc, DeferError) and not isinstance(
+                    exc, OperationalError
+                ):
+                    raise CommandError(str(exc)) from None
                 raise CommandError(
                     f"Cannot queue {task.name}: {type(exc).__name__}: {exc}",
                     1,
