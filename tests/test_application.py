@@ -20,7 +20,10 @@ def build(**settings):
 
 def test_make_celery_app_returns_the_configured_app():
     config = Configurator(
-        settings={"celery.broker_url": "memory://", "celery.task_acks_late": "on"}
+        settings={
+            "celery.broker_url": "memory://",
+            "celery.task_acks_late": "on",
+        }
     )
     config.include("pyramid_tasks")
     app = config.make_celery_app()

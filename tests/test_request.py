@@ -1,6 +1,5 @@
 """request.defer_task and friends, on the in-memory broker."""
 
-from conftest import make_request, running_worker
 import pytest
 
 from pyramid_tasks import (
@@ -11,6 +10,8 @@ from pyramid_tasks import (
     UnknownTaskError,
 )
 from pyramid_tasks.result import SENT
+
+from conftest import make_request, running_worker
 
 
 def add(request, x, y=0):
@@ -46,6 +47,7 @@ def setup(config):
 def worker_app():
     """One app and one embedded worker for the whole module."""
     from pyramid.config import Configurator
+
     from services import broker_settings
 
     config = Configurator(settings=broker_settings("memory"))

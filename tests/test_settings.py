@@ -4,7 +4,10 @@ from celery.app.defaults import NAMESPACES, flatten
 from pyramid.exceptions import ConfigurationError
 import pytest
 
-from pyramid_tasks.settings import UnknownCelerySetting, extract_celery_settings
+from pyramid_tasks.settings import (
+    UnknownCelerySetting,
+    extract_celery_settings,
+)
 
 
 def test_only_celery_prefixed_keys_are_taken_without_the_prefix():

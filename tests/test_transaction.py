@@ -1,6 +1,5 @@
 """Tasks in transactions: pyramid_tasks.transaction with SQLAlchemy."""
 
-from conftest import make_request, running_worker
 from pyramid_retry import mark_error_retryable
 import pytest
 from sqlalchemy import Column, Integer, String, create_engine, select
@@ -10,6 +9,8 @@ from transaction.interfaces import TransientError
 import zope.sqlalchemy
 
 from pyramid_tasks.result import SENT, WAITING
+
+from conftest import make_request, running_worker
 
 Base = declarative_base()
 
@@ -91,6 +92,7 @@ def database(tmp_path_factory):
 @pytest.fixture(scope="module")
 def worker(database):
     from pyramid.config import Configurator
+
     from services import broker_settings
 
     factory = sessionmaker(bind=database)
