@@ -89,16 +89,7 @@ class TaskDeferred:
         self.after_commit: bool = after_commit
 
 
-class DeferredTaskPublished:
-    """Fired after the commit, once a held task was handed to the broker.
-
-    :ivar request: the request that deferred the task, if known.
-    :ivar task: the Celery task.
-    :ivar task_name: the task's registered name.
-    :ivar task_id: the task id.
-    :ivar result: the handle the caller was given.
-    """
-
+class _HeldTaskEvent:
     def __init__(self, request, task, result) -> None:
         self.request = request
         self.task = task
@@ -107,9 +98,22 @@ class DeferredTaskPublished:
         self.result = result
 
 
-class DeferredTaskDropped(DeferredTaskPublished):
-    """Fired when a held task is dropped: the transaction aborted or the
-    handle was cancelled. Same attributes as :class:`DeferredTaskPublished`.
+class DeferredTaskPublished(_HeldTaskEvent):
+    """Fired after the commit, once a held task was handed to the broker.
+
+    :ivar request: the request that deferred the task.
+    :ivar task: the Celery task.
+    :ivar task_name: the task's registered name.
+    :ivar task_id: the task id.
+    :ivar result: the handle the caller was given.
+    """
+
+
+class DeferredTaskDropped(_HeldTaskEvent):
+    """Fired when the transaction a held task waited for aborted.
+
+    Same attributes as :class:`DeferredTaskPublished`. A handle cancelled
+    with ``cancel()`` is dropped silently.
     """
 
 

@@ -103,7 +103,8 @@ def _on_task_retry(sender=None, reason=None, **kwargs) -> None:
 
 
 def _registry_of(task):
-    app = getattr(task, "_app", None)
-    if isinstance(app, PyramidCelery) and app.registry.has_listeners:
-        return app.registry
+    from .tasks import PyramidTask
+
+    if isinstance(task, PyramidTask) and task._app.registry.has_listeners:
+        return task._app.registry
     return None
