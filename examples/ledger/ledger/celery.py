@@ -1,0 +1,5 @@
+"""``celery -A ledger worker``: Celery finds ``app`` here."""
+
+from . import configure
+
+app = configure().make_celery_app()
