@@ -86,6 +86,7 @@ def note_connection(request, n: int) -> int:
     session.execute(
         runs.insert().values(n=n, os_pid=os.getpid(), backend_pid=backend_pid)
     )
+    zope.sqlalchemy.mark_changed(session)
     time.sleep(float(request.registry.settings.get("proof.task_sleep", 0)))
     return backend_pid
 
