@@ -28,6 +28,8 @@ from .events import (
 from .exceptions import (
     DeferError,
     TaskArgumentsError,
+    TaskOptionsError,
+    TaskPublishError,
     TaskSerializationError,
     UnknownTaskError,
 )
@@ -54,6 +56,8 @@ __all__ = [
     "PyramidTask",
     "TASK",
     "TaskArgumentsError",
+    "TaskOptionsError",
+    "TaskPublishError",
     "TaskDeferred",
     "TaskFailed",
     "TaskFuture",
