@@ -218,8 +218,14 @@ def test_failures_of_tasks_that_are_not_ours_are_ignored():
     def divide():
         return 1 / 0
 
+    def again():
+        raise plain_retry.retry(countdown=0, max_retries=1)
+
     plain = app.celery_app.task(name="plain", shared=False, lazy=False)
     plain(divide).apply()
+    make = app.celery_app.task(name="again", shared=False, lazy=False)
+    plain_retry = make(again)
+    plain_retry.apply()
     assert EVENTS == []
 
 

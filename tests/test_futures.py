@@ -7,6 +7,7 @@ from concurrent.futures import (
     as_completed,
     wait,
 )
+import logging
 import threading
 import time
 
@@ -267,3 +268,85 @@ def test_futures_and_map_task_on_redis(make_app):
         assert isinstance(
             request.defer_task(fail, "x").exception(timeout=10), ValueError
         )
+
+
+def test_states_stored_by_the_backend_settle_the_future(app):
+    request = app.make_request()
+    backend = app.celery_app.backend
+    started = request.defer_task(add, 1)
+    backend.store_result(started.id, None, "STARTED")
+    assert started.running() and started.future.running()
+    assert started.future.cancel() is False
+    revoked = request.defer_task(add, 2)
+    backend.mark_as_revoked(revoked.id)
+    assert revoked.future.cancelled() and revoked.future.done()
+    # A second outcome (the poller racing a caller) is ignored.
+    revoked.future._settle(result=3)
+    assert revoked.future.cancelled()
+
+
+def ignored(request):
+    return "never stored"
+
+
+def test_a_task_ignoring_its_result_never_completes_its_future(app):
+    app.config.register_task(ignored, name="ignored", ignore_result=True)
+    app.config.commit()
+    with pytest.raises(TimeoutError):
+        app.make_request().defer_task(ignored).future.result(timeout=1)
+
+
+def untyped(request, *items):
+    return len(items)
+
+
+def test_map_task_without_argument_checks(app):
+    app.config.register_task(untyped, name="untyped", typing=False)
+    app.config.commit()
+    with capture_tasks(app.celery_app) as captured:
+        group = app.make_request().map_task(untyped, [1, 2], [3, 4])
+        assert captured.run_all() == [2, 2]
+    assert group.result() == [2, 2]
+
+
+class FlakyBackend:
+    """Fails the second look-up, answers like the real backend otherwise."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self.backend, name)
+
+    def get_task_meta(self, task_id, **kwargs):
+        self.calls += 1
+        if self.calls == 2:
+            raise ConnectionError("backend hiccup")
+        return self.backend.get_task_meta(task_id, **kwargs)
+
+
+class ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_the_poller_survives_a_backend_error(app):
+    # The worker reconfigures logging, so listen on our logger itself.
+    handler = ListHandler()
+    logger = logging.getLogger("pyramid_tasks.futures")
+    logger.addHandler(handler)
+    try:
+        handle = app.make_request().defer_task(add, 1)
+        handle.backend = FlakyBackend(handle.backend)
+        finished = threading.Event()
+        handle.add_done_callback(lambda h: finished.set())
+        with worker_thread(app.celery_app):
+            assert finished.wait(10)
+    finally:
+        logger.removeHandler(handler)
+    assert handler.messages == [f"Cannot check task {handle.id}"]

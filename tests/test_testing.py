@@ -8,7 +8,6 @@ import textwrap
 
 from pyramid.threadlocal import get_current_request
 import pytest
-from services import free_port
 from webtest import TestApp
 
 from pyramid_tasks import TaskSerializationError
@@ -20,6 +19,8 @@ from pyramid_tasks.testing import (
     memory_settings,
     worker_thread,
 )
+
+from services import free_port
 
 LOG = []
 
@@ -354,3 +355,37 @@ def test_the_pytest_plugin_gives_fixtures_to_any_project(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
+
+
+def twice(request):
+    request.defer_task(send_email, 1)
+    request.defer_task(send_email, 2)
+    return {}
+
+
+def test_inline_runs_every_task_of_a_request_and_clear_forgets(app):
+    app.config.add_route("twice", "/twice")
+    app.config.add_view(twice, route_name="twice", renderer="json")
+    app.config.commit()
+    testapp = TestApp(app.config.make_wsgi_app())
+    with capture_tasks(app.registry, inline=True) as captured:
+        testapp.get("/twice")
+        assert [r.outcome.result for r in captured] == [
+            "mail hello to 1",
+            "mail hello to 2",
+        ]
+        captured.clear()
+        assert len(captured) == 0
+    capture = TaskCapture(app.celery_app)
+    capture.uninstall()  # not installed: nothing to undo
+    assert app.celery_app.task_publisher is None
+
+
+def test_worker_thread_can_run_twice_for_one_app():
+    app = make_tasks_app(setup, **{"app.name": "kit"})
+    for n in (1, 2):
+        with worker_thread(app.celery_app):
+            handle = app.make_request().defer_task(send_email, n)
+            assert (
+                handle.get(timeout=10, interval=0.02) == f"mail hello to {n}"
+            )

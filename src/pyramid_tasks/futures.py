@@ -71,8 +71,6 @@ class TaskFuture(Future):
         # The poller and a waiting caller may both see the end.
         try:
             if exception is not None:
-                if not isinstance(exception, BaseException):
-                    exception = Exception(exception)
                 self.set_exception(exception)
             else:
                 self.set_result(result)

@@ -71,9 +71,9 @@ def _elapsed(request) -> float | None:
 
 def _make_recorder(outcome: str):
     def recorder(event) -> None:
-        metrics = event.task._app.registry.__dict__.get("task_metrics")
-        if metrics is not None:
-            metrics.record(event.task_name, outcome, _elapsed(event.request))
+        # Only the registry that included this module calls it.
+        metrics = event.task._app.registry.task_metrics
+        metrics.record(event.task_name, outcome, _elapsed(event.request))
 
     return recorder
 
@@ -82,8 +82,7 @@ def includeme(config) -> None:
     """Count task outcomes and run times in :func:`get_task_metrics`."""
 
     def register() -> None:
-        if "task_metrics" not in config.registry.__dict__:
-            config.registry.task_metrics = TaskMetrics()
+        config.registry.task_metrics = TaskMetrics()
 
     config.action(("pyramid_tasks", "metrics"), register)
     config.add_subscriber(_started, BeforeTaskRun)
