@@ -21,6 +21,7 @@ import time
 import psycopg2
 import pytest
 import redis
+
 from services import REDIS_URL, free_port, require, unique
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -14,7 +14,6 @@ from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
 from pyramid.request import Request, apply_request_extensions
 import pytest
-from services import broker_settings, free_port
 import transaction
 
 from pyramid_tasks import DeferredTaskPublishFailed
@@ -26,6 +25,8 @@ from pyramid_tasks.exceptions import (
     UnknownTaskError,
 )
 from pyramid_tasks.settings import UnknownCelerySetting
+
+from services import broker_settings, free_port
 
 
 def add(request, x, y=1):
@@ -232,3 +233,16 @@ def test_misspelt_setting_warns_with_the_right_name():
     )
     with pytest.warns(UnknownCelerySetting, match=re.escape(expected)):
         _request(**{"celery.task_ack_late": "true"})
+
+
+def test_invalid_transaction_task_option_fails_at_startup():
+    config = Configurator(settings=broker_settings("memory"))
+    config.include("pyramid_tasks")
+    config.include("pyramid_tasks.transaction")
+    config.register_task(add, name="add", transaction_retries=-1)
+    with pytest.raises(ConfigurationError) as info:
+        config.make_celery_app()
+    assert str(info.value).splitlines()[0].partition(": ")[2] == (
+        "Task option transaction_retries = -1 (task 'add') is not a valid "
+        "int: expected a number >= 0"
+    )

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import proof_app  # noqa: E402
 from proof_support import redis_keys, redis_server, wait_until  # noqa: E402
+
 from services import REDIS_URL, unique  # noqa: E402
 
 pytestmark = pytest.mark.redis

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import proof_app  # noqa: E402
 from proof_support import private_database, redis_keys  # noqa: E402
+
 from services import REDIS_URL, broker_settings  # noqa: E402
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]

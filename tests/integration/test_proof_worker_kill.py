@@ -25,6 +25,7 @@ from proof_support import (  # noqa: E402
     worker,
     write_ini,
 )
+
 from services import REDIS_URL, broker_settings  # noqa: E402
 
 #: Tasks in the batch, and how many must be done before the kill.
