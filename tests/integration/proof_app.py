@@ -107,6 +107,9 @@ def insert_and_read(request):
     )
     request.registry.proof_handles.append(result)
     time.sleep(float(request.registry.settings.get("proof.view_delay", 0)))
+    if request.params.get("wait_for_task"):
+        # Hold the transaction open until the task has run.
+        result.get(timeout=20)
     if request.params.get("fail"):
         raise RuntimeError("the view failed after deferring")
     return {"row_id": row_id, "task_id": result.id}

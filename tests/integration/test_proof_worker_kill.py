@@ -97,7 +97,13 @@ def _kill_mid_batch(registry, ini: str, client, key: str) -> dict:
         return {n: int(c or 0) for n, c in enumerate(counts)}
 
     with worker(ini, "-P", "prefork", "-c", "2") as proc:
-        wait_until(lambda: len(done()) >= DONE_BEFORE_KILL, 60, "tasks done")
+
+        def mid_batch() -> bool:
+            finished = done()
+            running = [n for n, c in runs().items() if c and n not in finished]
+            return len(finished) >= DONE_BEFORE_KILL and bool(running)
+
+        wait_until(mid_batch, 60, "tasks done and tasks running")
         proc.kill()
         done_at_kill, runs_at_kill = done(), runs()
         interrupted = {
