@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-import contextlib
 import os
 import sys
 
-from celery.contrib.testing.worker import start_worker
-from celery.worker import state
 from pyramid import testing
 from pyramid.config import Configurator
 from pyramid.request import Request, apply_request_extensions
 import pytest
+
+from pyramid_tasks.testing import worker_thread
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -65,26 +64,6 @@ def make_app() -> Callable:
     return make
 
 
-@contextlib.contextmanager
 def running_worker(celery_app, **kwargs):
-    """Celery's embedded test worker, in a thread, stopped on exit."""
-    kwargs.setdefault("pool", "solo")
-    kwargs.setdefault("perform_ping_check", False)
-    kwargs.setdefault("shutdown_timeout", 20)
-    if _WAKE not in celery_app.tasks:
-        celery_app.task(name=_WAKE, shared=False, lazy=False)(_wake)
-    with start_worker(celery_app, **kwargs) as worker:
-        try:
-            yield worker
-        finally:
-            # The worker checks for shutdown between messages; a ping wakes
-            # it at once instead of after its poll timeout.
-            state.should_terminate = 0
-            celery_app.send_task(_WAKE, ignore_result=True)
-
-
-_WAKE = "tests.wake_worker"
-
-
-def _wake():
-    """A no-op message that makes the worker notice it should stop."""
+    """A real embedded worker in a thread: the testing kit's own fixture."""
+    return worker_thread(celery_app, **kwargs)

@@ -75,3 +75,30 @@ def broker_settings(kind: str) -> dict[str, str]:
     else:  # pragma: no cover - a typo in a test
         raise ValueError(kind)
     return settings
+
+
+def ini_logging(tag: str) -> str:
+    """Ini logging sections whose lines start with ``tag``."""
+    return f"""
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = INFO
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = {tag} %(levelname)s %(message)s
+"""

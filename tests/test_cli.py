@@ -7,6 +7,8 @@ import pytest
 from pyramid_tasks import PyramidCelery
 from pyramid_tasks.cli import IniError, load_celery_app, make_cli_app
 
+from services import ini_logging
+
 HERE = os.path.dirname(__file__)
 
 
@@ -104,31 +106,6 @@ def test_celery_finds_the_bootstrap_app_lazily():
         pyramid_tasks.nothing  # noqa: B018
 
 
-LOGGING = """
-[loggers]
-keys = root
-
-[handlers]
-keys = console
-
-[formatters]
-keys = generic
-
-[logger_root]
-level = INFO
-handlers = console
-
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = generic
-
-[formatter_generic]
-format = INI %(levelname)s %(message)s
-"""
-
-
 def test_logging_is_configured_from_the_ini(tmp_path):
     import logging
 
@@ -137,7 +114,9 @@ def test_logging_is_configured_from_the_ini(tmp_path):
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
-        load_celery_app(write_ini(tmp_path, MAIN, LOGGING), ["who=x"])
+        load_celery_app(
+            write_ini(tmp_path, MAIN, ini_logging("INI")), ["who=x"]
+        )
         (handler,) = root.handlers
         assert handler.formatter._fmt == "INI %(levelname)s %(message)s"
         # Celery leaves logging alone when setup_logging has a receiver.

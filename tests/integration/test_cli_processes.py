@@ -9,37 +9,13 @@ import pytest
 from pyramid_tasks.cli import load_celery_app
 
 from processes import celery, output, running
-from services import broker_settings
+from services import broker_settings, ini_logging
 
 HERE = os.path.dirname(os.path.dirname(__file__))
 ENV = {
     "PYTHONPATH": os.path.join(HERE, "cliapp"),
     "PYTHONUNBUFFERED": "1",
 }
-
-LOGGING = """
-[loggers]
-keys = root
-
-[handlers]
-keys = console
-
-[formatters]
-keys = generic
-
-[logger_root]
-level = INFO
-handlers = console
-
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = generic
-
-[formatter_generic]
-format = INI-LOG %(levelname)s %(message)s
-"""
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +31,7 @@ def ini(tmp_path_factory):
     ]
     lines += [f"{key} = {value}" for key, value in settings.items()]
     path = tmp / "app.ini"
-    path.write_text("\n".join(lines) + "\n" + LOGGING)
+    path.write_text("\n".join(lines) + "\n" + ini_logging("INI-LOG"))
     return path, settings
 
 
