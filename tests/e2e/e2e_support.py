@@ -68,8 +68,16 @@ def ini_copy(
             r"^listen = .*$", f"listen = 127.0.0.1:{port}", text, flags=re.M
         )
         assert count == 1, f"{source} has no listen line"
-    extra = "".join(f"{key} = {value}\n" for key, value in settings.items())
-    text = text.replace("[app:main]\n", f"[app:main]\n{extra}", 1)
+    for key, value in settings.items():
+        line = f"{key} = {value}"
+        text, count = re.subn(
+            rf"^{re.escape(key)} = .*$",
+            lambda _, line=line: line,
+            text,
+            flags=re.M,
+        )
+        if not count:
+            text = text.replace("[app:main]\n", f"[app:main]\n{line}\n", 1)
     path = directory / source.name
     path.write_text(text)
     return path
@@ -131,8 +139,12 @@ class Processes:
         self.started.append(process)
         return process
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask every process to stop, then kill what is left."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask every process to stop, then kill what is left.
+
+        A worker on a polling transport (SQLAlchemy) takes about four
+        seconds to shut down cleanly; the tests do not wait that long.
+        """
         for process in self.started:
             process.signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
