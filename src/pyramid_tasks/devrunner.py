@@ -29,6 +29,7 @@ import threading
 from typing import IO, Any
 
 import hupper
+from hupper.logger import DefaultLogger, LogLevel
 from pyramid.scripts.common import parse_vars
 
 __all__ = ["PROCESSES", "ProcessGroup", "dev_commands", "run", "supervise"]
@@ -79,8 +80,16 @@ def run(
         # hupper kills it outright after this long.
         shutdown_interval=STOP_TIMEOUT + 5,
         worker_kwargs=kwargs,
+        logger=ReloaderLogger(LogLevel.INFO),
     )
     return 0
+
+
+class ReloaderLogger(DefaultLogger):
+    """hupper's own messages, labelled like the supervisor's."""
+
+    def _out(self, level, msg: str) -> None:
+        super()._out(level, f"{'ptasks'.ljust(_LABEL_WIDTH)} | {msg}")
 
 
 def dev_commands(
