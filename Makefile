@@ -10,8 +10,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+EXAMPLES := examples/ledger examples/sqlalchemy_ledger examples/beat
+
 venv: $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[testing]"
+	$(BIN)/python -m pip install -q -e ".[testing]" $(addprefix -e ,$(EXAMPLES))
+
+## The README's first command: the SQLAlchemy ledger app and a real worker,
+## on SQLite (no server needed). DEMO_EXIT=1 exits after the walkthrough.
+demo: $(BIN)/python
+	$(BIN)/python -m pip install -q -e . -e examples/sqlalchemy_ledger
+	$(BIN)/python scripts/demo.py
 
 ## Run the whole test suite (lint, then pytest with branch coverage).
 test: venv
