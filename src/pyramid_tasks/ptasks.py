@@ -348,7 +348,8 @@ class PTasksCommand:
         for key in sorted(keys):
             value = app.conf[key]
             if key == "beat_schedule":
-                shown = f"<{len(value)} entries, see ptasks --schedule>"
+                count = f"{len(value)} entr{'y' if len(value) == 1 else 'ies'}"
+                shown = f"<{count}, see ptasks --schedule>"
             else:
                 shown = _display(mask_setting(key, value))
             self.out(f"{key} = {shown}")
