@@ -268,7 +268,27 @@ def test_a_group_prefixes_output_and_stops_every_child():
     assert sleeper.poll() == -signal.SIGKILL
 
 
-def test_supervise_starts_beat_only_with_periodic_tasks(tmp_path, monkeypatch):
+@pytest.fixture
+def sigterm_ignored():
+    """SIGTERM does nothing to this process outside ``supervise``.
+
+    The tests below send SIGTERM to their own process to stop the
+    supervisor; one arriving late must not end the test run.
+    """
+
+    def ignore(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, ignore)
+    try:
+        yield ignore
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_supervise_starts_beat_only_with_periodic_tasks(
+    tmp_path, monkeypatch, sigterm_ignored
+):
     monkeypatch.syspath_prepend(str(tmp_path))
     ini, _ = write_app(tmp_path, schedule=False)
     out = io.StringIO()
@@ -280,7 +300,9 @@ def test_supervise_starts_beat_only_with_periodic_tasks(tmp_path, monkeypatch):
     )
 
 
-def test_supervise_runs_beat_until_sigterm(tmp_path, monkeypatch):
+def test_supervise_runs_beat_until_sigterm(
+    tmp_path, monkeypatch, sigterm_ignored
+):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     ini, _ = write_app(tmp_path)
@@ -293,7 +315,7 @@ def test_supervise_runs_beat_until_sigterm(tmp_path, monkeypatch):
     assert not alive(pid)
     assert "beat   | celery beat v" in text
     assert "ptasks | stopped beat" in text
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is sigterm_ignored
 
 
 def signal_when_seen(out, text, timeout=20):
@@ -348,7 +370,9 @@ def test_hupper_messages_are_labelled(capsys):
     assert capsys.readouterr().err == "ptasks | Starting monitor for PID 1.\n"
 
 
-def test_under_hupper_the_supervisor_watches_the_ini(tmp_path, monkeypatch):
+def test_under_hupper_the_supervisor_watches_the_ini(
+    tmp_path, monkeypatch, sigterm_ignored
+):
     monkeypatch.syspath_prepend(str(tmp_path))
     ini, _ = write_app(tmp_path, schedule=False)
     reloader = DummyReloader()
