@@ -276,7 +276,7 @@ def _walkthrough(base: str, fresh: bool, worker: Service) -> bool:
         # A database given by the user may hold a ledger already.
         task_id = _get(f"{base}/total")[1].strip()
         start = int(_wait_for_result(base, task_id, show=False))
-        print(f"# The ledger in this database already adds up to {start}.\n")
+        print(f"# The ledger in this database adds up to {start} so far.\n")
     print("# Append values to the ledger (stored by the web app):")
     for value in VALUES:
         _show(f"{base}/append?value={value}")

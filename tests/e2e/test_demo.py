@@ -86,7 +86,7 @@ def test_demo_runs_on_postgresql_and_counts_what_was_there(
     )
     done = _run_demo(env, tmp_path)
     assert done.returncode == 0, done.stdout
-    assert "already adds up to 100" in done.stdout
+    assert "adds up to 100 so far" in done.stdout
     assert "broker   sqla+postgresql+psycopg2://" in done.stdout
     assert "\n142\n" in done.stdout
     _assert_stopped(done.stdout)
