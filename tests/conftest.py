@@ -8,16 +8,11 @@ import sys
 
 from pyramid import testing
 from pyramid.config import Configurator
-from pyramid.request import Request, apply_request_extensions
 import pytest
-
-from pyramid_tasks.testing import worker_thread
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from services import broker_settings  # noqa: E402
-
-BROKERS = ["memory", "redis", "amqp"]
+from services import BROKERS, broker_settings  # noqa: E402
 
 
 @pytest.fixture
@@ -29,14 +24,6 @@ def config() -> Iterator[Configurator]:
     config.include("pyramid_tasks")
     yield config
     testing.tearDown()
-
-
-def make_request(registry, path: str = "/", **environ) -> Request:
-    """A request as the router would make it, extensions applied."""
-    request = Request.blank(path, environ)
-    request.registry = registry
-    apply_request_extensions(request)
-    return request
 
 
 @pytest.fixture(params=BROKERS)
@@ -62,8 +49,3 @@ def make_app() -> Callable:
         return config, celery_app
 
     return make
-
-
-def running_worker(celery_app, **kwargs):
-    """A real embedded worker in a thread: the testing kit's own fixture."""
-    return worker_thread(celery_app, **kwargs)

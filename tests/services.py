@@ -10,7 +10,10 @@ import os
 import socket
 import uuid
 
+from pyramid.request import Request, apply_request_extensions
 import pytest
+
+from pyramid_tasks.testing import worker_thread
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get(
@@ -19,6 +22,8 @@ AMQP_URL = os.environ.get(
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+BROKERS = ["memory", "redis", "amqp"]
 
 _PORTS = {"redis": 6379, "rabbitmq": 5672, "postgres": 5432}
 
@@ -102,3 +107,16 @@ formatter = generic
 [formatter_generic]
 format = {tag} %(levelname)s %(message)s
 """
+
+
+def make_request(registry, path: str = "/", **environ) -> Request:
+    """A request as the router would make it, extensions applied."""
+    request = Request.blank(path, environ)
+    request.registry = registry
+    apply_request_extensions(request)
+    return request
+
+
+def running_worker(celery_app, **kwargs):
+    """A real embedded worker in a thread: the testing kit's own fixture."""
+    return worker_thread(celery_app, **kwargs)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from conftest import make_request
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationConflictError, ConfigurationError
 import pytest
@@ -22,6 +21,8 @@ from pyramid_tasks.context import (
     public_environ,
 )
 from pyramid_tasks.taskrequest import TaskRequestFactory
+
+from services import make_request
 
 
 def noop(request):

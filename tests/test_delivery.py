@@ -116,7 +116,7 @@ def test_the_setting_turns_commit_awareness_off(web):
 
 
 def test_without_a_transaction_tasks_are_sent_at_once(make_app):
-    from conftest import make_request
+    from services import make_request
 
     config, app = make_app(setup)
     request = make_request(config.registry)
@@ -198,7 +198,7 @@ def test_other_publish_errors_fail_only_their_task(make_app):
 def test_serialization_is_checked_before_waiting_for_commit(make_app):
     from pyramid_tasks import TaskSerializationError
 
-    from conftest import make_request
+    from services import make_request
 
     config, app = make_app(setup)
     request = make_request(config.registry)

@@ -21,7 +21,7 @@ from pyramid_tasks import TaskArgumentsError, TaskFuture, TaskGroupResult
 from pyramid_tasks.result import DROPPED, FAILED, WAITING
 from pyramid_tasks.testing import capture_tasks, make_tasks_app, worker_thread
 
-from conftest import make_request, running_worker
+from services import make_request, running_worker
 
 RAN = []
 

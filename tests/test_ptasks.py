@@ -16,8 +16,7 @@ from pyramid_tasks.ptasks import (
     mask_setting,
 )
 
-from conftest import running_worker
-from services import broker_settings, unique
+from services import broker_settings, running_worker, unique
 
 APP = '''
 from celery.schedules import crontab

@@ -11,7 +11,7 @@ from pyramid_tasks import (
 )
 from pyramid_tasks.result import SENT
 
-from conftest import make_request, running_worker
+from services import make_request, running_worker
 
 
 def add(request, x, y=0):

@@ -10,7 +10,7 @@ import zope.sqlalchemy
 
 from pyramid_tasks.result import SENT, WAITING
 
-from conftest import make_request, running_worker
+from services import make_request, running_worker
 
 Base = declarative_base()
 

@@ -20,15 +20,20 @@ from webtest import TestApp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from conftest import running_worker  # noqa: E402
-from services import REDIS_URL, broker_settings, require, unique  # noqa: E402
-
 from pyramid_tasks.context import (  # noqa: E402
     CONTEXT_HEADER,
     SIGNATURE_HEADER,
     TaskContextFilter,
     install_log_filter,
     propagated_userid,
+)
+
+from services import (  # noqa: E402
+    REDIS_URL,
+    broker_settings,
+    require,
+    running_worker,  # noqa: E402
+    unique,
 )
 
 pytestmark = pytest.mark.redis

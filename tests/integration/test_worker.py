@@ -5,7 +5,7 @@ import pytest
 
 from pyramid_tasks import CeleryWorkerProcessInit
 
-from conftest import BROKERS, make_request, running_worker
+from services import BROKERS, make_request, running_worker
 
 EVENTS = []
 
