@@ -156,3 +156,24 @@ def test_the_celery_command_fails_in_one_line(tmp_path):
         assert done.stdout == ""
         assert len(done.stderr.splitlines()) == 1
         assert done.stderr.startswith("Error: ")
+
+
+def test_preload_options_of_other_apps_are_left_alone():
+    from celery import Celery
+
+    from pyramid_tasks.cli import _on_preload
+
+    assert _on_preload(app=Celery(set_as_current=False), options={}) is None
+
+
+def test_a_bad_ini_in_the_preload_signal_exits_with_one_line(capsys):
+    import click
+
+    from pyramid_tasks.cli import _on_preload
+
+    app = make_cli_app()
+    with click.Context(click.Command("worker")):
+        with pytest.raises(SystemExit) as info:
+            _on_preload(app=app, options={"ini": "nope.ini"})
+    assert info.value.code == 1
+    assert capsys.readouterr().err == "Error: Ini file not found: nope.ini\n"

@@ -626,3 +626,32 @@ def test_accepting_pickle_warns_why_it_is_dangerous():
     config.include("pyramid_tasks")
     with pytest.warns(UnsafeSerializerWarning, match="run code in the worker"):
         config.make_celery_app()
+
+
+def test_a_request_factory_function_gets_the_extensions_per_request():
+    from pyramid.request import Request
+
+    made = []
+
+    def factory(environ):
+        made.append(environ["PATH_INFO"])
+        return Request(environ)
+
+    config = Configurator(settings={"celery.broker_url": "memory://"})
+    config.include("pyramid_tasks")
+    config.set_request_factory(factory)
+    config.add_request_method(lambda r: "db", "db", reify=True)
+    config.commit()
+    make = TaskRequestFactory(config.registry)
+    request = make()
+    assert request.db == "db"
+    assert request.registry is config.registry
+    assert made == ["/"]
+
+
+def test_an_app_without_request_extensions_uses_its_factory_as_is():
+    from pyramid.request import Request
+
+    config = Configurator(settings={"celery.broker_url": "memory://"})
+    config.commit()
+    assert TaskRequestFactory(config.registry).request_class is Request

@@ -10,6 +10,8 @@ from webtest import TestApp
 from pyramid_tasks import DeferredTaskPublishFailed
 from pyramid_tasks.result import DROPPED, FAILED, SENT, WAITING
 
+from services import make_request
+
 
 def noop(request, n):
     return n
@@ -309,3 +311,41 @@ def test_a_broker_error_while_pipelining_falls_back_and_is_reported(
     assert len(calls) == 2
     assert [h.delivery for h in HANDLES] == [FAILED] * 3
     assert [f.task_id for f in failures] == [h.id for h in HANDLES]
+
+
+def test_an_active_flag_without_a_manager_sends_at_once(make_app):
+    config, app = make_app(setup)
+    request = make_request(config.registry)
+    request.environ["tm.active"] = True
+    assert request.defer_task(noop, 1).delivery == SENT
+
+
+def test_a_failed_commit_drops_the_batch(make_app):
+    config, app = make_app(setup)
+    request = make_request(config.registry)
+    manager = transaction.TransactionManager(explicit=True)
+    request.environ.update({"tm.active": True, "tm.manager": manager})
+
+    class FailingCommit:
+        def sortKey(self):  # noqa: N802 - the data manager API
+            return "failing"
+
+        def tpc_begin(self, txn):
+            pass
+
+        def commit(self, txn):
+            raise RuntimeError("commit failed")
+
+        def abort(self, txn):
+            pass
+
+        tpc_abort = abort
+
+    manager.begin()
+    handle = request.defer_task(noop, 1)
+    manager.get().join(FailingCommit())
+    with pytest.raises(RuntimeError, match="commit failed"):
+        manager.commit()
+    manager.abort()
+    assert handle.delivery == DROPPED
+    assert queued(app) == 0

@@ -9,6 +9,7 @@ from transaction.interfaces import TransientError
 import zope.sqlalchemy
 
 from pyramid_tasks.result import SENT, WAITING
+from pyramid_tasks.transaction import transaction_task_deriver
 
 from services import make_request, running_worker
 
@@ -219,3 +220,19 @@ def test_handles_sent_outside_transactions_say_so(worker):
     config, app = worker
     request = make_request(config.registry)
     assert request.defer_task(count_rows, "x").delivery == SENT
+
+
+def doomed(request, value):
+    request.db.add(Row(value=value))
+    request.tm.doom()
+    return "doomed"
+
+
+def test_a_doomed_transaction_is_aborted_not_committed(worker, database):
+    config, app = worker
+    task = app.tasks["insert"]
+    request = make_request(config.registry)
+    request.current_task = task
+    run = transaction_task_deriver(doomed, task.deriver_info)
+    assert run(request, "doomed") == "doomed"
+    assert rows(database, "doomed") == []

@@ -171,10 +171,7 @@ def _derive(celery_task: PyramidTask) -> None:
 
 def rederive_tasks(registry) -> None:
     """Derive every registered task again (a deriver was added late)."""
-    app = registry.__dict__.get("celery_app")
-    if app is None:
-        return
-    for celery_task in app._tasks.values():
+    for celery_task in get_celery_app(registry)._tasks.values():
         if isinstance(celery_task, PyramidTask):
             _derive(celery_task)
 
