@@ -23,8 +23,8 @@ demo: $(BIN)/python
 
 ## Run the whole test suite (lint, then pytest with branch coverage).
 test: venv
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests examples scripts bench
+	$(BIN)/ruff format --check src tests examples scripts bench
 	$(BIN)/python -m pytest -n 2 --cov --cov-report=term $(PYTEST_ARGS)
 
 ## Plain Celery vs pyramid_tasks side by side; report in bench/results/.
@@ -32,8 +32,8 @@ bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: venv
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests examples scripts bench
+	$(BIN)/ruff format --check src tests examples scripts bench
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .coverage*

@@ -148,6 +148,12 @@ class CapturedTask:
         self.outcome = EagerResult(
             self.id, retval, state, traceback=traceback, name=self.name
         )
+        if not (task.ignore_result or options.get("ignore_result")):
+            # A worker stores the outcome, so a later lookup by id (e.g. a
+            # result view) finds it.
+            task.backend.store_result(
+                self.id, retval, state, traceback=traceback
+            )
         # Settle the caller's handle (and its future) as a worker would.
         self.result._maybe_set_cache(
             {
