@@ -24,6 +24,7 @@ ROWS = [
     "drain prefork 2, results stored: tasks/s",
     "drain prefork 2, results stored: worker CPU us/task",
     "worker boot: s",
+    "worker boot: CPU s",
     "worker RSS after boot: MiB",
 ]
 
