@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 import warnings
 
@@ -17,13 +18,6 @@ __all__ = ["PyramidCelery", "get_celery_app", "make_celery_app"]
 
 #: Setting that turns commit-aware deferral off for the whole app.
 AFTER_COMMIT_SETTING = "pyramid_tasks.after_commit"
-
-#: Safe defaults applied before the application's own ``celery.*`` settings.
-DEFAULTS = {
-    "task_serializer": "json",
-    "result_serializer": "json",
-    "accept_content": ["json"],
-}
 
 
 class PyramidCelery(Celery):
@@ -47,9 +41,15 @@ class PyramidCelery(Celery):
         kwargs.setdefault("set_as_current", False)
         super().__init__(**kwargs)
         self.registry = registry
-        #: Registered task functions (original and derived) to task names.
+        #: Registered task functions to task names.
         self.task_names: dict[Any, str] = {}
-        self.conf.update(DEFAULTS)
+
+    @functools.cached_property
+    def task_request_factory(self):
+        """Makes the request each task gets; built on the first task."""
+        from .taskrequest import TaskRequestFactory
+
+        return TaskRequestFactory(self.registry)
 
     @cached_property
     def AsyncResult(self):  # noqa: N802 (Celery's own attribute name)

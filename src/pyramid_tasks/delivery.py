@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from celery.utils import uuid
 from kombu.exceptions import KombuError, OperationalError
 
 from .events import (
@@ -208,7 +209,7 @@ def defer_until_commit(
         transaction.set_data(app, batch)
         transaction.addAfterCommitHook(batch.after_commit)
         transaction.addAfterAbortHook(batch.drop)
-    task_id = options.pop("task_id", None) or _uuid()
+    task_id = options.pop("task_id", None) or uuid()
     result = app.AsyncResult(
         task_id, task_name=task.name, backend=task.backend
     )
@@ -219,9 +220,3 @@ def defer_until_commit(
     if app.task_publisher is not None:
         app.task_publisher.hold(task, args, kwargs, options, result)
     return result
-
-
-def _uuid() -> str:
-    from celery.utils import uuid
-
-    return uuid()

@@ -17,7 +17,6 @@ from .context import CONTEXT_HEADER
 from .derivers import TaskDeriverInfo, derive_task
 from .events import BeforeTaskRun, TaskSucceeded
 from .exceptions import UnknownTaskError
-from .taskrequest import TaskRequestFactory
 from .worker import PYRAMID_REQUEST, notifies_task_runs
 
 __all__ = ["PyramidTask", "register_task", "task", "lookup_task"]
@@ -43,11 +42,6 @@ class PyramidTask(Task):
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         app = self._app
-        make_request = app.__dict__.get("task_request_factory")
-        if make_request is None:
-            make_request = app.task_request_factory = TaskRequestFactory(
-                app.registry
-            )
         task_request = self.request
         environ = getattr(task_request, "environ", None)
         carried = getattr(task_request, CONTEXT_HEADER, None)
@@ -56,7 +50,7 @@ class PyramidTask(Task):
             environ = app.task_context.open(
                 self, task_request, carried, environ
             )
-        request = make_request(environ)
+        request = app.task_request_factory(environ)
         if carried:
             app.task_context.restore(request, carried)
         request.current_task = self
