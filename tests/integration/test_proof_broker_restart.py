@@ -97,6 +97,7 @@ def test_requests_during_a_broker_restart_lose_no_task_silently(capsys):
         "ok": len(sent),
         "errors_reported": len(reported) + len(view_errors),
         "arrived": len(arrived),
+        "reported_yet_arrived": len(arrived & failed),
         "vanished": REQUESTS - len(sent) - len(reported) - len(view_errors),
     }
     with capsys.disabled():
@@ -108,5 +109,9 @@ def test_requests_during_a_broker_restart_lose_no_task_silently(capsys):
     # Every failure was reported, and only failures were.
     assert reported == failed
     assert len(sent) + len(reported) + len(view_errors) == REQUESTS
-    # Tasks that were sent arrived, and none that were reported failed.
-    assert arrived == sent
+    # Every task that was sent arrived. A publish cut off by the outage can
+    # reach Redis although its reply was lost: such a task is reported
+    # failed and still arrives (re-sending it would run it twice), but
+    # nothing arrives that was neither sent nor reported.
+    assert sent <= arrived
+    assert arrived <= sent | failed
