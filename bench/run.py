@@ -535,9 +535,7 @@ class Bench:
         self.request_build(ours.registry)
 
     def request_build(self, registry):
-        from pyramid_tasks.taskrequest import TaskRequestFactory
-
-        factory = TaskRequestFactory(registry)
+        factory = registry.celery_app.task_request_factory
         calls = self.p["trace_calls"]
 
         def build(side, number):

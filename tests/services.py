@@ -10,8 +10,10 @@ import os
 import socket
 import uuid
 
+from kombu.exceptions import ChannelError
 from pyramid.request import Request, apply_request_extensions
 import pytest
+import transaction
 
 from pyramid_tasks.testing import worker_thread
 
@@ -120,3 +122,176 @@ def make_request(registry, path: str = "/", **environ) -> Request:
 def running_worker(celery_app, **kwargs):
     """A real embedded worker in a thread: the testing kit's own fixture."""
     return worker_thread(celery_app, **kwargs)
+
+
+def queued(app) -> int:
+    """How many messages wait in the app's private queue."""
+    queue = app.conf.task_default_queue
+    with app.connection() as conn:
+        try:
+            return conn.default_channel.queue_declare(queue, passive=True)[1]
+        except ChannelError:  # never declared: nothing was published
+            return 0
+
+
+def redis_queued(app) -> int:
+    """Messages in the app's private Redis queue (its keys are prefixed)."""
+    import redis
+
+    prefix = app.conf.broker_transport_options["global_keyprefix"]
+    client = redis.Redis.from_url(app.conf.broker_url)
+    try:
+        return client.llen(prefix + app.conf.task_default_queue)
+    finally:
+        client.close()
+
+
+def in_transaction(request, explicit: bool = False):
+    """Make ``request`` managed by a transaction manager, as pyramid_tm
+    does; return the manager (begin it, or use it as a context)."""
+    manager = transaction.TransactionManager(explicit=explicit)
+    request.environ.update({"tm.active": True, "tm.manager": manager})
+    return manager
+
+
+# -- an app whose lifecycle events are recorded -----------------------------
+
+
+class EventLog:
+    """The lifecycle events an app fired, and the retries ``flaky`` saw.
+
+    ``EventLog.setup(events)`` configures the tasks ``add``, ``fail`` and
+    ``flaky`` (retried once), a pyramid_tm view at ``/`` that defers
+    ``add`` after commit and at once (``?fail=1`` aborts), and a
+    subscriber recording each event of the given kinds.
+    """
+
+    def __init__(self) -> None:
+        self.events: list = []
+        self.attempts: list = []
+
+    def of(self, kind) -> list:
+        return [event for event in self.events if type(event) is kind]
+
+    def record(self, event) -> None:
+        task = getattr(event, "task", None)
+        # Celery's task context only lives while the task runs.
+        event.context_id = getattr(getattr(task, "request", None), "id", None)
+        self.events.append(event)
+
+    def setup(self, events=None):
+        from pyramid_tasks import TaskRunEvent
+
+        log = self
+
+        def add(request, x, y):
+            return x + y
+
+        def fail(request):
+            raise KeyError("missing")
+
+        def flaky(request):
+            log.attempts.append(request.current_task.request.retries)
+            if len(log.attempts) < 2:
+                raise request.current_task.retry(
+                    exc=ValueError("again"), countdown=0, max_retries=3
+                )
+            return "ok"
+
+        def view(request):
+            handle = request.defer_task("add", 1, 2)
+            request.defer_task_with_options("add", (3, 4), after_commit=False)
+            if "fail" in request.params:
+                raise RuntimeError("abort")
+            return {"id": handle.id}
+
+        def setup(config):
+            config.include("pyramid_tm")
+            config.register_task(add, name="add")
+            config.register_task(fail, name="fail")
+            config.register_task(flaky, name="flaky")
+            config.add_route("home", "/")
+            config.add_view(view, route_name="home", renderer="json")
+            for event in events or (TaskRunEvent,):
+                config.add_subscriber(self.record, event)
+
+        return setup
+
+
+# -- the request context, as the worker restores it ---------------------------
+
+
+def noop(request):
+    return None
+
+
+def setup_routes(config):
+    """A ``home`` route and a ``noop`` task."""
+    config.add_route("home", "/home")
+    config.register_task(noop, name="noop")
+
+
+def defer_headers(celery_app, request, **options):
+    """The headers and options ``request.defer_task(noop)`` would send."""
+    context = celery_app.task_context
+    if context.capturing:
+        context.stamp(options, "noop", context.carry(request))
+    return options.get("headers", {}), options
+
+
+def open_task_request(celery_app, task_id, headers, task_name="noop"):
+    """The task request a worker makes from these message headers."""
+    from pyramid_tasks.context import CONTEXT_HEADER, SIGNATURE_HEADER
+
+    context = celery_app.task_context
+    carried = headers.get(CONTEXT_HEADER)
+    environ = context.open(
+        task_name,
+        task_id,
+        carried,
+        headers.get("environ"),
+        headers.get(SIGNATURE_HEADER),
+    )
+    request = celery_app.task_request_factory(environ)
+    if carried:
+        context.restore(request, carried)
+    return request
+
+
+def task_request_for(celery_app, request=None, task_id="tid", **options):
+    """Capture from ``request`` and build the task request the worker would."""
+    headers, options = (
+        defer_headers(celery_app, request, **options)
+        if request is not None
+        else (options.get("headers", {}), options)
+    )
+    task_id = options.get("task_id", task_id)
+    return open_task_request(celery_app, task_id, headers)
+
+
+class HeaderPolicy:
+    """Trusts the carried user id in tasks, the X-Test-User header else."""
+
+    def identity(self, request):
+        return self.authenticated_userid(request)
+
+    def authenticated_userid(self, request):
+        from pyramid_tasks.context import propagated_userid
+
+        userid = propagated_userid(request)
+        if userid is None:
+            userid = request.headers.get("X-Test-User")
+        return userid
+
+
+def setup_secure(config):
+    """``setup_routes`` with the :class:`HeaderPolicy`."""
+    setup_routes(config)
+    config.set_security_policy(HeaderPolicy())
+
+
+#: Settings that sign the context with two secrets and carry the user.
+SIGNED = {
+    "pyramid_tasks.context_secret": "new-secret old-secret",
+    "pyramid_tasks.propagate": "user_id",
+}

@@ -1,13 +1,24 @@
-from celery import signals
-from pyramid.config import Configurator
-import pytest
+"""The Celery app of a Pyramid registry."""
 
-from pyramid_tasks import PyramidCelery
-from pyramid_tasks.application import UnsafeSerializerWarning
+from celery import Celery, current_app
+from pyramid.config import Configurator
+from pyramid.registry import Registry
+import pytest
+from zope.interface.interfaces import ComponentLookupError
+
+from pyramid_tasks import PyramidCelery, TaskGroupResult, TaskResult
+from pyramid_tasks.application import get_celery_app
+from pyramid_tasks.exceptions import UnknownTaskError
+from pyramid_tasks.interfaces import ITaskContext, ITaskRequestFactory
 
 
 def hello(request):
     return request.registry.settings["who"]
+
+
+def add(request, x, y):
+    """Add two numbers."""
+    return x + y
 
 
 def build(**settings):
@@ -16,34 +27,6 @@ def build(**settings):
         config.include("pyramid_tasks")
         config.register_task(hello, name="hello")
     return config
-
-
-def test_make_celery_app_returns_the_configured_app():
-    config = Configurator(
-        settings={
-            "celery.broker_url": "memory://",
-            "celery.task_acks_late": "on",
-        }
-    )
-    config.include("pyramid_tasks")
-    app = config.make_celery_app()
-    assert isinstance(app, PyramidCelery)
-    assert app.registry is config.registry
-    assert config.registry.celery_app is app
-    assert app.conf.task_acks_late is True
-    assert app.conf.broker_url == "memory://"
-
-
-def test_pyramid_includes_in_settings_enables_the_package():
-    config = Configurator(
-        settings={
-            "pyramid.includes": "pyramid_tasks",
-            "celery.broker_url": "memory://",
-        }
-    )
-    config.register_task(hello, name="hello")
-    app = config.make_celery_app()
-    assert "hello" in app.tasks
 
 
 def test_two_configurators_give_two_independent_apps():
@@ -59,37 +42,74 @@ def test_two_configurators_give_two_independent_apps():
 
 
 def test_tasks_do_not_leak_into_other_celery_apps():
-    from celery import Celery
-
     build()
     other = Celery(set_as_current=False)
     assert "hello" not in other.tasks
 
 
 def test_our_app_is_never_made_the_current_app():
-    from celery import current_app
-
     before = current_app._get_current_object()
     app = build().make_celery_app()
     assert current_app._get_current_object() is before
     assert current_app._get_current_object() is not app
 
 
-def test_including_many_times_does_not_pile_up_signal_handlers():
-    build()
-    count = len(signals.worker_process_init.receivers)
-    for _ in range(5):
-        build()
-    assert len(signals.worker_process_init.receivers) == count
+def test_the_main_name_is_the_package_of_the_registry():
+    registry = Registry("myapp")
+    assert PyramidCelery(registry).main == "myapp"
+    assert PyramidCelery(Registry("")).main == "pyramid_tasks"
 
 
-def test_json_is_the_default_serializer():
+def test_components_are_looked_up_through_their_interfaces():
+    config = build()
+    app = get_celery_app(config.registry)
+    assert app is config.registry.celery_app
+    assert app.task_context is config.registry.getUtility(ITaskContext)
+    factory = config.registry.getUtility(ITaskRequestFactory)
+    assert app.task_request_factory is factory
+
+
+def test_handles_are_the_classes_configuration_set():
     app = build().make_celery_app()
-    assert app.conf.task_serializer == "json"
-    assert app.conf.result_serializer == "json"
-    assert list(app.conf.accept_content) == ["json"]
+    handle = app.AsyncResult("some-id")
+    assert isinstance(handle, TaskResult)
+    assert handle.app is app
+    group = app.GroupResult("group-id", [handle])
+    assert isinstance(group, TaskGroupResult)
+    # A bare app keeps Celery's own classes.
+    bare = PyramidCelery(Registry())
+    assert not isinstance(bare.AsyncResult("x"), TaskResult)
 
 
-def test_enabling_pickle_warns_why_it_is_dangerous():
-    with pytest.warns(UnsafeSerializerWarning, match="run code"):
-        build(**{"celery.accept_content": "json, pickle"})
+def test_an_app_without_pyramid_tasks_has_no_celery_app():
+    with pytest.raises(ComponentLookupError):
+        get_celery_app(Registry())
+
+
+def test_lookup_finds_tasks_by_function_and_by_name(config):
+    config.register_task(add, name="math.add")
+    app = config.make_celery_app()
+    assert app.lookup_task(add) is app.tasks["math.add"]
+    assert app.lookup_task("math.add") is app.tasks["math.add"]
+
+
+def test_lookup_of_an_unknown_name_lists_close_names(config):
+    config.register_task(add, name="math.add")
+    app = config.make_celery_app()
+    with pytest.raises(UnknownTaskError) as info:
+        app.lookup_task("math.ad")
+    assert "'math.ad'" in str(info.value)
+    assert "'math.add'" in str(info.value)
+    assert info.value.suggestions == ["math.add"]
+
+
+def test_lookup_of_an_unregistered_function_names_it(config):
+    app = config.make_celery_app()
+    with pytest.raises(UnknownTaskError, match="'add'"):
+        app.lookup_task(add)
+
+
+def test_lookup_of_something_unhashable_is_an_unknown_task(config):
+    app = config.make_celery_app()
+    with pytest.raises(UnknownTaskError, match=r"\[1, 2\]"):
+        app.lookup_task([1, 2])

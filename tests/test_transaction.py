@@ -1,5 +1,7 @@
 """Tasks in transactions: pyramid_tasks.transaction with SQLAlchemy."""
 
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
 from pyramid_retry import mark_error_retryable
 import pytest
 from sqlalchemy import Column, Integer, String, create_engine, select
@@ -8,10 +10,10 @@ import transaction
 from transaction.interfaces import TransientError
 import zope.sqlalchemy
 
-from pyramid_tasks.result import SENT, WAITING
 from pyramid_tasks.transaction import transaction_task_deriver
+from pyramid_tasks.web.states import SENT, WAITING
 
-from services import make_request, running_worker
+from services import broker_settings, make_request, running_worker
 
 Base = declarative_base()
 
@@ -77,10 +79,6 @@ def no_transaction(request):
     return request.environ.get("tm.active", False)
 
 
-def nested(request):
-    return request.current_task.app.tasks["no_transaction"].derivers
-
-
 @pytest.fixture(scope="module")
 def database(tmp_path_factory):
     path = tmp_path_factory.mktemp("db") / "tasks.sqlite"
@@ -90,18 +88,18 @@ def database(tmp_path_factory):
     engine.dispose()
 
 
+def _session(factory, request):
+    session = factory()
+    zope.sqlalchemy.register(session, transaction_manager=request.tm)
+    return session
+
+
 @pytest.fixture(scope="module")
 def worker(database):
-    from pyramid.config import Configurator
-
-    from services import broker_settings
-
     factory = sessionmaker(bind=database)
 
     def db(request):
-        session = factory()
-        zope.sqlalchemy.register(session, transaction_manager=request.tm)
-        return session
+        return _session(factory, request)
 
     settings = broker_settings("memory")
     settings["pyramid_tasks.transaction.backoff"] = "0.01"
@@ -208,12 +206,24 @@ def test_an_active_transaction_is_not_nested(worker, database):
     assert rows(database, "outer") == []
 
 
-def test_the_contrib_module_is_the_same_integration():
-    from pyramid_tasks import transaction as ours
-    from pyramid_tasks.contrib import pyramid_tm
-
-    assert pyramid_tm.transaction_task_deriver is ours.transaction_task_deriver
-    assert pyramid_tm.includeme is ours.includeme
+def test_the_pyramid_tasks_0_4_include_path_runs_tasks_in_transactions(
+    database,
+):
+    factory = sessionmaker(bind=database)
+    config = Configurator(settings=broker_settings("memory"))
+    config.include("pyramid_tasks")
+    config.include("pyramid_tm")
+    config.include("pyramid_tasks.contrib.pyramid_tm")
+    config.add_request_method(
+        lambda request: _session(factory, request), "db", reify=True
+    )
+    config.register_task(insert, name="insert")
+    task = config.make_celery_app().tasks["insert"]
+    assert task.derivers == ["transaction"]
+    assert task.apply(("contrib ok",)).get() == "contrib ok"
+    assert task.apply(("contrib failed",), {"fail": True}).failed()
+    assert len(rows(database, "contrib ok")) == 1
+    assert rows(database, "contrib failed") == []
 
 
 def test_handles_sent_outside_transactions_say_so(worker):
@@ -236,3 +246,54 @@ def test_a_doomed_transaction_is_aborted_not_committed(worker, database):
     run = transaction_task_deriver(doomed, task.deriver_info)
     assert run(request, "doomed") == "doomed"
     assert rows(database, "doomed") == []
+
+
+def test_a_task_called_as_a_function_raises_a_transient_error_itself(
+    worker, database
+):
+    config, app = worker
+    ATTEMPTS.clear()
+    # Called directly, there is no message to retry: the error comes back.
+    with pytest.raises(TransientError, match="try again"):
+        app.tasks["flaky"]("direct")
+    assert ATTEMPTS == [0]
+    assert rows(database, "direct") == []
+
+
+def test_the_retry_waits_exponentially_longer(worker, monkeypatch):
+    config, app = worker
+    task = app.tasks["always"]
+    countdowns = []
+
+    def retry(**options):
+        countdowns.append(options["countdown"])
+        return RuntimeError("retry sent")
+
+    monkeypatch.setattr(task, "retry", retry)
+    for retries in range(3):
+        request = make_request(config.registry)
+        request.current_task = task
+        task.push_request(retries=retries, called_directly=False)
+        try:
+            with pytest.raises(RuntimeError, match="retry sent"):
+                task.derived_func(request)
+        finally:
+            task.pop_request()
+    assert countdowns == [0.01, 0.02, 0.04]
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"transaction_retries": "many"}, "Task option transaction_retries"),
+        ({"transaction_backoff": -1}, "Task option transaction_backoff"),
+    ],
+)
+def test_bad_retry_options_name_the_option_and_the_task(options, words):
+    config = Configurator(settings=broker_settings("memory"))
+    config.include("pyramid_tasks")
+    config.include("pyramid_tasks.transaction")
+    config.register_task(insert, name="insert", **options)
+    with pytest.raises(ConfigurationError) as info:
+        config.commit()
+    assert words in str(info.value) and "(task 'insert')" in str(info.value)

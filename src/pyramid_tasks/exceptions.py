@@ -1,4 +1,4 @@
-"""Errors raised when a task cannot be deferred."""
+"""The errors and warnings of pyramid_tasks."""
 
 from __future__ import annotations
 
@@ -51,3 +51,25 @@ class TaskPublishError(DeferError, OperationalError):
 
     .. versionadded:: 1.0
     """
+
+
+class TaskContextRejected(Exception):
+    """A task message's context is unsigned, forged or malformed.
+
+    The task does not run. Raised in the worker when
+    ``pyramid_tasks.context_secret`` is set and the signature of the
+    carried context (or of the explicit ``environ`` header) is missing
+    or does not match.
+    """
+
+
+class UnknownCelerySetting(UserWarning):
+    """A ``celery.*`` setting that Celery does not know."""
+
+
+class UnsafeSerializerWarning(UserWarning):
+    """Celery is configured to accept an unsafe serializer such as pickle."""
+
+
+class ScheduleTimezoneWarning(UserWarning):
+    """A crontab entry runs at UTC times because no timezone is set."""

@@ -15,11 +15,19 @@ periodic task that reports them, or a status view::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import threading
 import time
 from typing import Any
 
-from .events import BeforeTaskRun, TaskFailed, TaskRetried, TaskSucceeded
+from .events import (
+    BeforeTaskRun,
+    TaskFailed,
+    TaskRetried,
+    TaskRunEvent,
+    TaskSucceeded,
+)
+from .interfaces import ITaskMetrics
 
 __all__ = ["TaskMetrics", "get_task_metrics", "includeme"]
 
@@ -54,38 +62,38 @@ class TaskMetrics:
         with self._lock:
             return {name: dict(entry) for name, entry in self._tasks.items()}
 
+    def recorder(self, outcome: str) -> Callable[[TaskRunEvent], None]:
+        """A subscriber counting ``outcome`` for the events it gets."""
 
-def get_task_metrics(registry) -> TaskMetrics:
+        def record(event: TaskRunEvent) -> None:
+            self.record(event.task_name, outcome, _elapsed(event.request))
+
+        return record
+
+
+def get_task_metrics(registry: Any) -> TaskMetrics:
     """The metrics of the application (``pyramid_tasks.metrics`` included)."""
-    return registry.task_metrics
+    return registry.getUtility(ITaskMetrics)  # type: ignore[no-any-return]
 
 
 def _started(event: BeforeTaskRun) -> None:
     event.request.environ[START_KEY] = time.perf_counter()
 
 
-def _elapsed(request) -> float | None:
+def _elapsed(request: Any) -> float | None:
     start = None if request is None else request.environ.get(START_KEY)
     return None if start is None else time.perf_counter() - start
 
 
-def _make_recorder(outcome: str):
-    def recorder(event) -> None:
-        # Only the registry that included this module calls it.
-        metrics = event.task._app.registry.task_metrics
-        metrics.record(event.task_name, outcome, _elapsed(event.request))
-
-    return recorder
-
-
-def includeme(config) -> None:
+def includeme(config: Any) -> None:
     """Count task outcomes and run times in :func:`get_task_metrics`."""
+    metrics = TaskMetrics()
 
     def register() -> None:
-        config.registry.task_metrics = TaskMetrics()
+        config.registry.registerUtility(metrics, ITaskMetrics)
 
-    config.action(("pyramid_tasks", "metrics"), register)
+    config.action(ITaskMetrics, register)
     config.add_subscriber(_started, BeforeTaskRun)
-    config.add_subscriber(_make_recorder("succeeded"), TaskSucceeded)
-    config.add_subscriber(_make_recorder("failed"), TaskFailed)
-    config.add_subscriber(_make_recorder("retried"), TaskRetried)
+    config.add_subscriber(metrics.recorder("succeeded"), TaskSucceeded)
+    config.add_subscriber(metrics.recorder("failed"), TaskFailed)
+    config.add_subscriber(metrics.recorder("retried"), TaskRetried)

@@ -17,11 +17,14 @@ Per-task options: ``transaction=False`` opts a task out;
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from pyramid.exceptions import ConfigurationError
+from celery.utils.time import get_exponential_backoff_interval
 from pyramid_tm import create_tm
-from transaction.interfaces import TransientError
+
+from .config.derivers import TaskDeriverInfo
+from .config.settings import coerce_setting
 
 try:
     from pyramid_retry import IRetryableError
@@ -32,81 +35,81 @@ __all__ = ["includeme", "transaction_task_deriver"]
 
 RETRIES_SETTING = "pyramid_tasks.transaction.retries"
 BACKOFF_SETTING = "pyramid_tasks.transaction.backoff"
+#: The longest wait between two retries, in seconds (Celery's default
+#: ``retry_backoff_max``).
+MAX_BACKOFF = 600
 
 
-def transaction_task_deriver(task, info):
+def transaction_task_deriver(
+    task: Callable[..., Any], info: TaskDeriverInfo
+) -> Callable[..., Any]:
     """Wrap ``task`` so it runs inside ``request.tm``."""
     if not info.options.get("transaction", True):
         return task
-    settings = info.settings or {}
-    retries = _number(
-        info, int, "transaction_retries", RETRIES_SETTING, settings, 3
-    )
-    backoff = _number(
-        info, float, "transaction_backoff", BACKOFF_SETTING, settings, 0.5
-    )
+    retries = _number(info, int, "transaction_retries", RETRIES_SETTING, 3)
+    backoff = _number(info, float, "transaction_backoff", BACKOFF_SETTING, 0.5)
 
-    def transaction_task(request, *args: Any, **kwargs: Any) -> Any:
+    def transaction_task(request: Any, *args: Any, **kwargs: Any) -> Any:
         environ = request.environ
         if environ.get("tm.active"):
             return task(request, *args, **kwargs)
         manager = create_tm(request)
         environ["tm.active"] = True
         environ["tm.manager"] = manager
-        manager.begin()
         try:
-            result = task(request, *args, **kwargs)
-            if manager.isDoomed():
+            transaction = manager.begin()
+            try:
+                result = task(request, *args, **kwargs)
+                if manager.isDoomed():
+                    manager.abort()
+                else:
+                    manager.commit()
+                return result
+            except Exception as exc:
+                retryable = _is_retryable(transaction, exc)
                 manager.abort()
-            else:
-                manager.commit()
-            return result
-        except Exception as exc:
-            retryable = _is_retryable(manager, exc)
-            manager.abort()
-            celery_task = request.current_task
-            if retryable and not celery_task.request.called_directly:
-                countdown = backoff * 2**celery_task.request.retries
-                raise celery_task.retry(
-                    exc=exc, countdown=countdown, max_retries=retries
-                ) from exc
-            raise
+                if not retryable:
+                    raise
+                retry_error = exc
         finally:
             del environ["tm.active"], environ["tm.manager"]
+        # Outside the transaction: the retry is sent at once.
+        celery_task = request.current_task
+        if celery_task.request.called_directly:
+            raise retry_error
+        countdown = get_exponential_backoff_interval(
+            backoff, celery_task.request.retries, MAX_BACKOFF
+        )
+        raise celery_task.retry(
+            exc=retry_error, countdown=countdown, max_retries=retries
+        ) from retry_error
 
     return transaction_task
 
 
-def _number(info, kind: type, option: str, setting: str, settings, default):
-    """Read a task option, else the app setting, as ``kind``."""
+def _number(
+    info: TaskDeriverInfo, kind: type, option: str, setting: str, default: Any
+) -> Any:
+    """Read a task option, else the app setting, as ``kind`` (>= 0)."""
     if option in info.options:
         value, source = info.options[option], f"Task option {option}"
     else:
-        value, source = settings.get(setting, default), f"Setting {setting!r}"
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = -1
-    if number < 0:
-        raise ConfigurationError(
-            f"{source} = {value!r} (task {info.name!r}) is not a valid "
-            f"{kind.__name__}: expected a number >= 0"
-        )
-    return number
+        value = (info.settings or {}).get(setting, default)
+        source = f"Setting {setting!r}"
+    return coerce_setting(
+        value, kind, source, minimum=0, context=f" (task {info.name!r})"
+    )
 
 
-def _is_retryable(manager, exc: Exception) -> bool:
-    if isinstance(exc, TransientError):
-        return True
+def _is_retryable(transaction: Any, exc: Exception) -> bool:
+    # The data managers joined to the transaction know their own
+    # retryable errors (pyramid_tm asks them the same way), and
+    # pyramid_retry marks others.
     if IRetryableError is not None and IRetryableError.providedBy(exc):
         return True
-    # The data managers joined to the transaction know their own
-    # retryable errors; pyramid_tm asks them the same way. A thread-local
-    # manager wraps the manager that can ask.
-    inner = getattr(manager, "manager", manager)
-    return bool(inner._retryable(type(exc), exc))
+    return bool(transaction.isRetryableError(exc))
 
 
-def includeme(config) -> None:
+def includeme(config: Any) -> None:
     """Add the ``transaction`` task deriver."""
     config.add_task_deriver(transaction_task_deriver, name="transaction")

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from pyramid_tasks.cli import load_celery_app
+from pyramid_tasks.scripts.preload import load_celery_app
 
 from processes import celery, output, running
 from services import broker_settings, ini_logging

@@ -220,10 +220,6 @@ def test_locale_user_id_request_id_and_custom_values_survive(site):
     assert seen["authorization"] is None
 
 
-def raw_messages(client, key):
-    return [json.loads(raw) for raw in client.lrange(key, 0, -1)]
-
-
 def test_cookies_and_credentials_never_reach_the_broker(site):
     _, _, app, client, prefix = site
     parked = unique("parked")

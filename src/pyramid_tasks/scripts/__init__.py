@@ -1,0 +1,6 @@
+"""The command line: ``celery -A pyramid_tasks ... --ini``, ``ptasks``.
+
+The ``--ini`` preload option of Celery's commands (:mod:`.preload`), the
+``ptasks`` command (:mod:`.ptasks`) with its reports (:mod:`.reports`,
+:mod:`.describe`), and ``ptasks dev`` (:mod:`.devrunner`).
+"""
