@@ -113,3 +113,12 @@ def test_lookup_of_something_unhashable_is_an_unknown_task(config):
     app = config.make_celery_app()
     with pytest.raises(UnknownTaskError, match=r"\[1, 2\]"):
         app.lookup_task([1, 2])
+
+
+def test_lookup_of_a_task_of_another_app_is_an_unknown_task(config):
+    config.register_task(add, name="math.add")
+    app = config.make_celery_app()
+    other = build().make_celery_app()
+    assert app.lookup_task(app.tasks["math.add"]) is app.tasks["math.add"]
+    with pytest.raises(UnknownTaskError, match="'hello'"):
+        app.lookup_task(other.tasks["hello"])

@@ -35,10 +35,34 @@ def insert(request, value, fail=False):
     return value
 
 
-def insert_then_defer(request, value):
+def insert_then_defer(request, value, direct=False):
     request.db.add(Row(value=value))
-    handle = request.defer_task(count_rows, value)
+    if direct:
+        # Celery's own API, from inside a task: the same rule.
+        handle = request.current_task.app.tasks["count_rows"].delay(value)
+    else:
+        handle = request.defer_task(count_rows, value)
     return handle.id, handle.delivery
+
+
+def self_retrying(request, value):
+    """Fails twice, asking Celery to retry while its transaction is
+    active, then succeeds; returns how often it was retried."""
+    ATTEMPTS.append(request.current_task.request.retries)
+    request.db.add(Row(value=f"{value}-{len(ATTEMPTS)}"))
+    if len(ATTEMPTS) < 3:
+        raise request.current_task.retry(
+            exc=ValueError("not yet"), countdown=0, max_retries=5
+        )
+    return request.current_task.request.retries
+
+
+def autoretried(request, value):
+    ATTEMPTS.append(request.current_task.request.retries)
+    request.db.add(Row(value=f"{value}-{len(ATTEMPTS)}"))
+    if len(ATTEMPTS) < 3:
+        raise KeyError("not yet")
+    return request.current_task.request.retries
 
 
 def count_rows(request, value):
@@ -113,6 +137,13 @@ def worker(database):
     config.register_task(count_rows, name="count_rows")
     config.register_task(flaky, name="flaky")
     config.register_task(marked, name="marked")
+    config.register_task(self_retrying, name="self_retrying")
+    config.register_task(
+        autoretried,
+        name="autoretried",
+        autoretry_for=(KeyError,),
+        retry_kwargs={"countdown": 0, "max_retries": 5},
+    )
     config.register_task(
         always_transient, name="always", transaction_retries=1
     )
@@ -146,15 +177,30 @@ def test_a_task_aborts_on_error(worker, database):
     assert rows(database, "aborted") == []
 
 
-def test_tasks_deferred_in_a_task_are_sent_after_its_commit(worker):
+@pytest.mark.parametrize("direct", [False, True], ids=["defer_task", "delay"])
+def test_tasks_deferred_in_a_task_are_sent_after_its_commit(worker, direct):
     config, app = worker
     request = make_request(config.registry)
-    task_id, delivery = request.defer_task(insert_then_defer, "parent").get(
-        timeout=10
-    )
+    task_id, delivery = request.defer_task(
+        insert_then_defer, f"parent-{direct}", direct=direct
+    ).get(timeout=10)
     assert delivery == WAITING
     # The child saw the parent's row: it ran after the commit.
     assert request.get_task_result(task_id).get(timeout=10) is True
+
+
+@pytest.mark.parametrize("task", ["self_retrying", "autoretried"])
+def test_celerys_retries_are_sent_although_the_transaction_aborts(
+    worker, database, task
+):
+    config, app = worker
+    ATTEMPTS.clear()
+    request = make_request(config.registry)
+    assert request.defer_task(task, task).get(timeout=10) == 2
+    assert ATTEMPTS == [0, 1, 2]
+    # The two failed runs rolled back; only the last one's row is there.
+    assert rows(database, f"{task}-1") == rows(database, f"{task}-2") == []
+    assert len(rows(database, f"{task}-3")) == 1
 
 
 def test_transient_errors_are_retried_with_celery_retry(worker, database):

@@ -4,7 +4,7 @@
 ``add_task_deriver``, ``add_periodic_task``, ``add_task_context``,
 ``set_celery_app`` and ``make_celery_app``, and the request methods
 ``defer_task``, ``defer_task_with_options``, ``delay_task``,
-``map_task`` and ``get_task_result``.
+``map_task``, ``task_signature`` and ``get_task_result``.
 """
 
 from typing import Any
@@ -42,6 +42,7 @@ from .exceptions import (
     TaskPublishError,
     TaskSerializationError,
     UnknownTaskError,
+    WorkflowError,
 )
 from .web.futures import TaskFuture
 from .web.request import (
@@ -49,6 +50,7 @@ from .web.request import (
     defer_task_with_options,
     get_task_result,
     map_task,
+    task_signature,
 )
 from .web.result import TaskGroupResult, TaskResult
 from .worker.signals import connect_worker_signals
@@ -82,6 +84,7 @@ __all__ = [
     "TaskSerializationError",
     "TaskSucceeded",
     "UnknownTaskError",
+    "WorkflowError",
     "includeme",
     "task",
 ]
@@ -102,6 +105,7 @@ def includeme(config: Any) -> None:
     )
     config.add_request_method(get_task_result, "get_task_result")
     config.add_request_method(map_task, "map_task")
+    config.add_request_method(task_signature, "task_signature")
     config.set_celery_app()
     configure_celery_app(config)
     configure_task_context(config)

@@ -74,13 +74,19 @@ class PyramidCelery(Celery):
         return self.subclass_with_self(self.group_result_class)
 
     def lookup_task(self, func_or_name: Callable[..., Any] | str) -> Task:
-        """Return the task registered for a function or under a name.
+        """Return the task registered for a function or under a name (or
+        the task itself, when it is one of this app's).
 
         :raises pyramid_tasks.UnknownTaskError: nothing is registered
             under it; the message lists the closest names.
         """
-        if isinstance(func_or_name, str):
-            name: str | None = func_or_name
+        if isinstance(func_or_name, Task):
+            name: str | None = func_or_name.name
+            if self._tasks.get(name) is func_or_name:
+                return func_or_name
+            name = None
+        elif isinstance(func_or_name, str):
+            name = func_or_name
         else:
             try:
                 name = self.task_names.get(func_or_name)

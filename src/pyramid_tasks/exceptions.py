@@ -43,6 +43,15 @@ class TaskOptionsError(DeferError, ValueError):
     """
 
 
+class WorkflowError(DeferError, TypeError):
+    """A workflow that cannot be deferred: one with no task, one given
+    arguments of its own, or one whose tasks would run without a Pyramid
+    request (``starmap``, ``chunks``).
+
+    .. versionadded:: 1.0
+    """
+
+
 class TaskPublishError(DeferError, OperationalError):
     """The broker could not be reached to send a task right away.
 

@@ -96,7 +96,8 @@ BAD = [
     ("retry_policy", [1], "a dict of max_retries"),
     ("link", "add", "a signature or a list of signatures"),
     ("link", [signature("add", args=(object(),))], "signatures whose"),
-    ("chord", {"a": object()}, "signatures whose arguments json can"),
+    ("chord", {"task": "x", "args": [object()]}, "signatures whose"),
+    ("chord", {"a": 1}, "a signature or a list of signatures"),
     ("group_index", "1", "an integer"),
     ("add_to_parent", "yes", "True or False"),
 ]

@@ -1,6 +1,11 @@
 """PyramidTask: each task gets a Pyramid request, in a real worker."""
 
-from pyramid.threadlocal import get_current_registry, get_current_request
+from celery import chord, group
+from pyramid.threadlocal import (
+    RequestContext,
+    get_current_registry,
+    get_current_request,
+)
 import pytest
 
 from pyramid_tasks import BeforeTaskRun, CeleryWorkerProcessInit, TaskDeferred
@@ -8,7 +13,13 @@ from pyramid_tasks.context import CONTEXT_HEADER
 from pyramid_tasks.testing import capture_tasks, make_tasks_app
 from pyramid_tasks.worker.task import notifies_task_runs
 
-from services import BROKERS, EventLog, make_request, running_worker
+from services import (
+    BROKERS,
+    EventLog,
+    in_transaction,
+    make_request,
+    running_worker,
+)
 
 EVENTS = []
 
@@ -160,3 +171,81 @@ def test_apply_treats_the_message_headers_as_a_worker_does():
         "url": "http://shop.example:8080/app/home",
         "agent": "compat/0.4",
     }
+
+
+def add(request, x, y):
+    return x + y
+
+
+def where_from(request):
+    return request.route_url("home")
+
+
+def direct_setup(config):
+    config.add_route("home", "/home")
+    config.register_task(add, name="add")
+    config.register_task(where_from, name="where_from")
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda tasks: tasks["add"].delay(1, 2),
+        lambda tasks: tasks["add"].s(1, 2).apply_async(),
+        lambda tasks: (tasks["add"].s(1, 2) | tasks["add"].s(3)).apply_async(),
+        lambda tasks: group(tasks["add"].s(1, 2), tasks["add"].s(3, 4))(),
+        lambda tasks: chord([tasks["add"].s(1, 2)], tasks["add"].s(3))(),
+    ],
+    ids=["delay", "signature", "chain", "group", "chord"],
+)
+def test_celerys_own_api_in_a_view_waits_for_the_commit(send):
+    app = make_tasks_app(direct_setup)
+    tasks = app.celery_app.tasks
+    request = app.make_request(HTTP_HOST="shop.example")
+    with capture_tasks(app.celery_app) as captured:
+        manager = in_transaction(request)
+        with RequestContext(request), manager:
+            send(tasks)
+            assert captured.tasks and not any(r.published for r in captured)
+        assert all(r.committed for r in captured)
+        with RequestContext(request):
+            manager.begin()
+            send(tasks)
+            manager.abort()
+        dropped = [r for r in captured if r.committed is False]
+        assert dropped and not any(r.published for r in dropped)
+
+
+def test_celerys_own_api_sends_at_once_when_asked_or_outside_requests():
+    app = make_tasks_app(direct_setup)
+    task = app.celery_app.tasks["where_from"]
+    request = app.make_request(HTTP_HOST="shop.example")
+    with capture_tasks(app.celery_app) as captured:
+        with RequestContext(request), in_transaction(request):
+            task.apply_async(after_commit=False)
+            task.s().set(after_commit=False).delay()
+        task.delay()  # no request: Celery as usual
+        assert [r.after_commit for r in captured] == [False, False, False]
+        assert captured.run_all() == [
+            "http://shop.example/home",
+            "http://shop.example/home",
+            "http://localhost/home",
+        ]
+
+
+def test_eager_runs_apply_and_verify_the_carried_context():
+    app = make_tasks_app(
+        direct_setup,
+        **{
+            "celery.task_always_eager": "true",
+            "pyramid_tasks.context_secret": "s3cret",
+        },
+    )
+    request = app.make_request(HTTP_HOST="shop.example")
+    handle = request.defer_task("where_from")
+    assert handle.get() == "http://shop.example/home"
+    forged = app.celery_app.tasks["where_from"].apply(
+        headers={CONTEXT_HEADER: {"url": ["http", "evil.example", ""]}}
+    )
+    assert forged.failed()
+    assert "rejected: it is not signed" in str(forged.result)

@@ -19,8 +19,7 @@ from celery.utils import uuid
 from pyramid.threadlocal import get_current_request
 
 from ..application import PyramidCelery
-from ..web.publisher import Message, report_sent
-from ..web.result import TaskResult
+from ..web.publisher import Entry, PublishScope, report_sent
 from .captured import CapturedTask
 
 __all__ = ["TaskCapture", "capture_tasks"]
@@ -32,8 +31,11 @@ class TaskCapture:
 
     Deferral works as in production (argument and serializer checks,
     events, waiting for the commit) up to the broker, which is never
-    contacted. In inline mode each sent task is run once the current
-    request has finished (at once outside a request).
+    contacted. A workflow is recorded task by task, each with its
+    ``place`` in it; its tasks are published as Celery publishes them (a
+    chain's next task once the one before has run). In inline mode each
+    published task is run once the current request has finished (at once
+    outside a request).
 
     :ivar tasks: every :class:`CapturedTask`, in order.
     :ivar inline: whether tasks run by themselves.
@@ -51,46 +53,84 @@ class TaskCapture:
         self.inline = inline
         self.raise_errors = raise_errors
         self.tasks: list[CapturedTask] = []
-        self._held: dict[str, CapturedTask] = {}
+        self._by_id: dict[str, CapturedTask] = {}
         self._due: list[CapturedTask] = []
 
     # The publisher protocol (see PyramidCelery.publisher).
 
-    def held(self, message: Message) -> None:
-        """Record a task that waits for its transaction to commit."""
-        self._record(message, True)
+    def held(self, message: Any) -> None:
+        """Record the tasks of a message that waits for its commit."""
+        for entry in message.entries():
+            self._record(entry, True)
 
-    def publish(self, message: Message) -> TaskResult:
-        """Record a task sent at once; return its handle."""
-        task_id = message.options.get("task_id") or uuid()
-        message.result = message.task.AsyncResult(task_id)
-        record = self._record(message, False)
+    def publish(self, message: Any) -> Any:
+        """Record a message sent at once; return its handle."""
+        if message.result is None:  # a single task: its id is chosen now
+            task_id = message.options.get("task_id") or uuid()
+            message.result = message.task.AsyncResult(task_id)
+        for entry in message.entries():
+            self._record(entry, False)
+        self._release(message)
+        return message.result
+
+    def publish_batch(self, messages: list[Any]) -> None:
+        """The transaction committed: its tasks count as sent."""
+        for message in messages:
+            for entry in message.entries():
+                if entry.result.id not in self._by_id:
+                    # Captured since the task was held.
+                    self._record(entry, True)
+            report_sent(self.app, message)
+            self._release(message)
+
+    def _release(self, message: Any) -> None:
+        """Let Celery build the message's publishes, into this capture:
+        a workflow starts with its first tasks, as on a broker."""
+        with PublishScope(sink=self):
+            message.apply()
+
+    def intercept(
+        self,
+        task: Any,
+        args: Any,
+        kwargs: Any,
+        task_id: str | None,
+        link: Any,
+        link_error: Any,
+        options: dict[str, Any],
+    ) -> Any:
+        """Take a publish Celery makes, instead of the broker."""
+        options = dict(options)
+        if link is not None:
+            options["link"] = link
+        if link_error is not None:
+            options["link_error"] = link_error
+        record = self._by_id.get(task_id) if task_id else None
+        if record is None:
+            handle = task.AsyncResult(task_id or uuid())
+            entry = Entry(
+                task, handle, tuple(args or ()), kwargs or {}, options
+            )
+            record = self._record(entry, False)
+        else:
+            record.published_with(args or (), kwargs or {}, options)
+        record.published = True
         if self.inline:
             self._schedule(record)
         return record.result
 
-    def publish_batch(self, messages: list[Message]) -> None:
-        """The transaction committed: its tasks count as sent."""
-        for message in messages:
-            record = self._held.pop(message.result.id, None)
-            if record is None:  # captured since the task was held
-                record = self._record(message, True)
-                del self._held[record.id]
-            report_sent(self.app, message)
-            if self.inline:
-                self._schedule(record)
-
-    def _record(self, message: Message, after_commit: bool) -> CapturedTask:
+    def _record(self, entry: Entry, after_commit: bool) -> CapturedTask:
         record = CapturedTask(
-            message.task,
-            message.args,
-            message.kwargs,
-            message.options,
-            message.result,
+            entry.task,
+            entry.args,
+            entry.kwargs,
+            entry.options,
+            entry.result,
             after_commit,
+            capture=self,
+            place=entry.place,
         )
-        if after_commit:
-            self._held[record.id] = record
+        self._by_id[record.id] = record
         self.tasks.append(record)
         return record
 
@@ -163,7 +203,7 @@ class TaskCapture:
         while index < len(self.tasks):
             record = self.tasks[index]
             index += 1
-            if record.sent and record.outcome is None:
+            if record.published and record.outcome is None:
                 try:
                     results.append(record.run())
                 except Exception as exc:  # noqa: BLE001 - reported below
@@ -176,7 +216,7 @@ class TaskCapture:
     def clear(self) -> None:
         """Forget every captured task."""
         self.tasks = []
-        self._held = {}
+        self._by_id = {}
         self._due = []
 
     # Installing.

@@ -17,6 +17,7 @@ from celery.result import EagerResult
 from celery.utils.nodenames import gethostname
 from kombu.serialization import dumps, loads, prepare_accept_content
 
+from ..web.publisher import PublishScope
 from ..web.result import TaskResult
 from ..web.states import DROPPED, SENT, WAITING
 
@@ -34,6 +35,10 @@ class CapturedTask:
     :ivar id: the task id given to the caller.
     :ivar result: the handle given to the caller.
     :ivar after_commit: whether the task waited for a transaction.
+    :ivar place: where it stands in its workflow (``chain[1]``, ``chord
+        body``...), ``""`` for a task deferred on its own.
+    :ivar published: whether Celery has published it: a chain's next
+        task is published once the one before has run.
     :ivar outcome: Celery's ``EagerResult`` of the last run, or ``None``.
     """
 
@@ -45,19 +50,30 @@ class CapturedTask:
         options: dict[str, Any],
         result: TaskResult,
         after_commit: bool,
+        capture: Any = None,
+        place: str = "",
     ) -> None:
         self.name: str = task.name
         self.task = task
-        self.args: tuple = tuple(args)
+        self.id: str = result.id
+        self.result: TaskResult = result
+        self.after_commit: bool = after_commit
+        self.place = place
+        self.published = False
+        self.outcome: EagerResult | None = None
+        self._capture = capture
+        self.published_with(args, kwargs, options)
+
+    def published_with(
+        self, args: Any, kwargs: Any, options: dict[str, Any]
+    ) -> None:
+        """Take the arguments and options of the message as published."""
+        self.args: tuple[Any, ...] = tuple(args)
         self.kwargs: dict[str, Any] = dict(kwargs)
         self.options: dict[str, Any] = {
             k: v for k, v in options.items() if k != "task_id"
         }
-        self.id: str = result.id
-        self.result: TaskResult = result
-        self.after_commit: bool = after_commit
-        self.outcome = None
-        serializer = options.get("serializer") or task.serializer
+        serializer = options.get("serializer") or self.task.serializer
         # Encode now, as publishing would: the run decodes these bytes.
         self._message = dumps((self.args, self.kwargs), serializer=serializer)
 
@@ -93,10 +109,15 @@ class CapturedTask:
         content_type, encoding, body = self._message
         accept = prepare_accept_content(app.conf.accept_content)
         args, kwargs = loads(body, content_type, encoding, accept=accept)
+        # Not eager: the tracer stores the outcome and runs the chord and
+        # error callbacks the way a worker's does.
         tracer = build_tracer(
-            task.name, task, eager=True, propagate=False, app=app
+            task.name, task, eager=False, propagate=False, app=app
         )
-        traced = tracer(self.id, args, kwargs, self._task_request())
+        # What the run publishes (the rest of a chain, a chord body...)
+        # comes back to the capture.
+        with PublishScope(sink=self._capture):
+            traced = tracer(self.id, args, kwargs, self._task_request())
         retval, traceback = traced.retval, None
         if isinstance(retval, ExceptionInfo):
             retval, traceback = retval.exception, retval.traceback
@@ -119,15 +140,20 @@ class CapturedTask:
         context = {
             "id": self.id,
             "task": self.name,
-            "root_id": self.id,
-            "parent_id": None,
+            "root_id": options.get("root_id") or self.id,
+            "parent_id": options.get("parent_id"),
             "group": options.get("group_id"),
             "group_index": options.get("group_index"),
+            "chain": options.get("chain"),
+            "chord": options.get("chord"),
             "retries": 0,
             "is_eager": True,
             "hostname": gethostname(),
-            "callbacks": None,
-            "errbacks": None,
+            "callbacks": _as_list(options.get("link")),
+            "errbacks": _as_list(options.get("link_error")),
+            "ignore_result": bool(
+                options.get("ignore_result", self.task.ignore_result)
+            ),
             "headers": headers,
             "delivery_info": {
                 "is_eager": True,
@@ -141,17 +167,11 @@ class CapturedTask:
         return context
 
     def _store(self, state: str, retval: Any, traceback: Any) -> None:
-        """Keep the outcome where a worker would: the backend, the handle."""
-        task = self.task
+        """Keep the outcome of the run: the tracer has stored it in the
+        backend, as a worker does; the caller's handle gets it too."""
         self.outcome = EagerResult(
             self.id, retval, state, traceback=traceback, name=self.name
         )
-        if not (task.ignore_result or self.options.get("ignore_result")):
-            # A worker stores the outcome, so a later lookup by id (e.g. a
-            # result view) finds it.
-            task.backend.store_result(
-                self.id, retval, state, traceback=traceback
-            )
         # Settle the caller's handle (and its future) as a worker would.
         self.result._maybe_set_cache(
             {
@@ -168,4 +188,12 @@ class CapturedTask:
             f"{k}={v!r}" for k, v in self.kwargs.items()
         ]
         flag = " after commit" if self.after_commit else ""
-        return f"<CapturedTask {self.name}({', '.join(arguments)}){flag}>"
+        place = f" at {self.place}" if self.place else ""
+        call = f"{self.name}({', '.join(arguments)})"
+        return f"<CapturedTask {call}{place}{flag}>"
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    return list(value) if isinstance(value, list | tuple) else [value]

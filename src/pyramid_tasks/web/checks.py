@@ -245,7 +245,7 @@ def _headers(value: Any, serializer: str) -> str | None:
 
 def _signatures(value: Any, serializer: str) -> str | None:
     items = value if isinstance(value, list | tuple) else [value]
-    if not all(isinstance(item, dict) for item in items):
+    if not all(isinstance(item, dict) and "task" in item for item in items):
         return "a signature or a list of signatures"
     try:
         dumps(items, serializer=serializer)

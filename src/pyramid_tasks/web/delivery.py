@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.utils import uuid
-
 from ..events import DeferredTaskDropped
-from .publisher import Message
 from .states import DROPPED, WAITING
 
-__all__ = ["CommitBatch", "active_transaction", "defer_until_commit"]
+__all__ = ["CommitBatch", "active_transaction", "hold_until_commit"]
 
 
 def active_transaction(request: Any) -> Any:
@@ -35,12 +32,14 @@ def active_transaction(request: Any) -> Any:
 class CommitBatch:
     """The messages deferred during one transaction.
 
-    :ivar messages: the held :class:`~.publisher.Message` objects.
+    :ivar messages: the held messages: single tasks
+        (:class:`~.publisher.Message`) and workflows
+        (:class:`~.canvas.CanvasMessage`).
     """
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.messages: list[Message] = []
+        self.messages: list[Any] = []
 
     def after_commit(self, committed: bool) -> None:
         """The transaction's after-commit hook."""
@@ -51,9 +50,15 @@ class CommitBatch:
 
     def publish(self) -> None:
         """Hand the waiting messages to the publisher."""
-        # A handle cancelled while waiting is not sent.
-        waiting = [m for m in self.messages if m.result.delivery == WAITING]
-        self.messages = []
+        messages, self.messages = self.messages, []
+        waiting = []
+        for message in messages:
+            if message.waiting():
+                waiting.append(message)
+            else:
+                # A cancelled handle: its message (all of a workflow) is
+                # dropped silently.
+                _drop(message)
         self.app.publisher.publish_batch(waiting)
 
     def drop(self) -> None:
@@ -61,18 +66,28 @@ class CommitBatch:
         messages, self.messages = self.messages, []
         registry = self.app.registry
         for message in messages:
-            if message.result.delivery == WAITING:
-                message.result.delivery = DROPPED
+            for entry in _drop(message):
                 if registry.has_listeners:
                     registry.notify(
                         DeferredTaskDropped(
-                            message.request, message.task, message.result
+                            message.request, entry.task, entry.result
                         )
                     )
 
 
-def defer_until_commit(app: Any, transaction: Any, message: Message) -> Any:
-    """Hold ``message`` until ``transaction`` commits; return its handle."""
+def _drop(message: Any) -> list[Any]:
+    """Mark the waiting tasks of ``message`` dropped; return them."""
+    dropped = []
+    for entry in message.entries():
+        if entry.result.delivery == WAITING:
+            entry.result.delivery = DROPPED
+            dropped.append(entry)
+    return dropped
+
+
+def hold_until_commit(app: Any, transaction: Any, message: Any) -> None:
+    """Hold ``message`` until ``transaction`` commits; drop it if the
+    transaction aborts. Its handles say ``waiting`` meanwhile."""
     try:
         batch = transaction.data(app)
     except KeyError:
@@ -80,12 +95,5 @@ def defer_until_commit(app: Any, transaction: Any, message: Message) -> Any:
         transaction.set_data(app, batch)
         transaction.addAfterCommitHook(batch.after_commit)
         transaction.addAfterAbortHook(batch.drop)
-    task = message.task
-    task_id = message.options.pop("task_id", None) or uuid()
-    result = message.result = app.AsyncResult(
-        task_id, task_name=task.name, backend=task.backend
-    )
-    result.delivery = WAITING
     batch.messages.append(message)
     app.publisher.held(message)
-    return result

@@ -4,13 +4,20 @@ An application's :attr:`~pyramid_tasks.PyramidCelery.publisher` sends
 every message: one at once (:meth:`BrokerPublisher.publish`), or the
 batch of a transaction after its commit (:meth:`~BrokerPublisher.
 publish_batch`), over a single pooled producer and pipelined in one
-round trip per 100 tasks where the transport allows it (Redis). The
+round trip per 100 messages where the transport allows it (Redis). The
 testing kit's capture is another publisher with the same methods.
+
+A message is published inside a :class:`PublishScope`: there,
+:meth:`PyramidTask.apply_async <pyramid_tasks.PyramidTask.apply_async>`
+sends at once over the scope's producer (or hands the message to the
+scope's sink), which is how a workflow's tasks go out together.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 import logging
 from typing import Any
 
@@ -23,16 +30,80 @@ from ..exceptions import TaskPublishError
 from ..redact import redact_urls
 from .states import FAILED, SENT, WAITING
 
-__all__ = ["BrokerPublisher", "Message", "report_failed", "report_sent"]
+__all__ = [
+    "BrokerPublisher",
+    "Message",
+    "PublishScope",
+    "current_scope",
+    "report_failed",
+    "report_sent",
+]
 
 log = logging.getLogger(__name__)
 
-#: Tasks sent in one round trip after commit, where the transport can
+#: Messages sent in one round trip after commit, where the transport can
 #: pipeline publishes (Redis).
 PIPELINE_SIZE = 100
 # Redis commands kombu may buffer before flushing on its own: one push
 # per message, plus one expiry per priority level for expiring queues.
 _MAX_BUFFERED = PIPELINE_SIZE * 16
+
+
+@dataclass(slots=True)
+class PublishScope:
+    """Where task publishes go while it is entered.
+
+    :ivar producer: the producer every publish uses, if any.
+    :ivar sink: an object whose ``intercept(task, args, kwargs, options)``
+        takes the publish instead of the broker (the testing kit).
+    :ivar sent: the ids published in this scope, in order.
+    """
+
+    producer: Any = None
+    sink: Any = None
+    sent: list[str] = field(default_factory=list)
+
+    def __enter__(self) -> PublishScope:
+        self._token = _SCOPE.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _SCOPE.reset(self._token)
+
+    _token: Any = None
+
+
+_SCOPE: ContextVar[PublishScope | None] = ContextVar(
+    "pyramid_tasks_publish_scope", default=None
+)
+
+
+def current_scope() -> PublishScope | None:
+    """The scope of the publish in progress in this context, if any."""
+    return _SCOPE.get()
+
+
+def suspend_scope() -> Any:
+    """Leave the current scope until :func:`resume_scope`: a task run
+    inside a publish (eager mode, the testing kit) is application code."""
+    return _SCOPE.set(None)
+
+
+def resume_scope(token: Any) -> None:
+    """Enter again the scope :func:`suspend_scope` left."""
+    _SCOPE.reset(token)
+
+
+@dataclass(slots=True)
+class Entry:
+    """One task of a message, as events and failure reports name it."""
+
+    task: Task
+    result: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    options: dict[str, Any]
+    place: str = ""
 
 
 @dataclass(slots=True)
@@ -54,14 +125,29 @@ class Message:
     result: Any = None
     request: Any = None
 
-    def apply(self, producer: Any = None) -> Any:
-        """Publish with Celery's ``apply_async``; return its handle."""
+    @property
+    def name(self) -> str:
+        return self.task.name  # type: ignore[no-any-return]
+
+    def entries(self) -> Iterator[Entry]:
+        """The one task of this message."""
+        yield Entry(
+            self.task, self.result, self.args, self.kwargs, self.options
+        )
+
+    def waiting(self) -> bool:
+        """Whether it still waits to be sent (not cancelled)."""
+        return bool(self.result.delivery == WAITING)
+
+    def apply(self) -> Any:
+        """Publish with Celery's ``apply_async``; return its handle.
+
+        Called inside a :class:`PublishScope`.
+        """
         options = self.options
         if self.result is not None:
             options = dict(options, task_id=self.result.id)
-        return self.task.apply_async(
-            self.args, self.kwargs, producer=producer, **options
-        )
+        return self.task.apply_async(self.args, self.kwargs, **options)
 
 
 class BrokerPublisher:
@@ -73,10 +159,10 @@ class BrokerPublisher:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    def held(self, message: Message) -> None:
+    def held(self, message: Any) -> None:
         """``message`` now waits for a transaction to commit."""
 
-    def publish(self, message: Message) -> Any:
+    def publish(self, message: Any) -> Any:
         """Send ``message`` now; return the handle.
 
         :raises kombu.exceptions.EncodeError: an argument cannot be
@@ -85,16 +171,18 @@ class BrokerPublisher:
             reached after Celery's publish retries.
         """
         try:
-            return message.apply()
+            with self.app.producer_or_acquire() as producer:
+                with PublishScope(producer):
+                    return message.apply()
         except OperationalError as exc:
             # Celery retried per task_publish_retry_policy; name the broker.
             uri = self.app.connection_for_write().as_uri(include_password=True)
             raise TaskPublishError(
-                f"Task {message.task.name!r} could not be sent to "
+                f"Task {message.name!r} could not be sent to "
                 f"{maybe_sanitize_url(uri)}: {exc}"
             ) from exc
 
-    def publish_batch(self, messages: list[Message]) -> None:
+    def publish_batch(self, messages: list[Any]) -> None:
         """Send every message over one producer; report each outcome.
 
         Nothing is raised: each handle says ``sent`` or ``failed``, and a
@@ -106,8 +194,8 @@ class BrokerPublisher:
             self._publish_each(producer, messages)
 
     def _publish_pipelined(
-        self, producer: Any, messages: list[Message]
-    ) -> list[Message]:
+        self, producer: Any, messages: list[Any]
+    ) -> list[Any]:
         """Send ``messages`` ``PIPELINE_SIZE`` at a time in one round trip.
 
         Used where the transport can batch publishes (kombu >= 5.7 on
@@ -122,75 +210,89 @@ class BrokerPublisher:
                 for start in range(0, len(messages), PIPELINE_SIZE):
                     buffered = []
                     for message in messages[start : start + PIPELINE_SIZE]:
-                        try:
-                            message.apply(producer)
-                        except OperationalError:
-                            raise
-                        except Exception as exc:
-                            report_failed(self.app, message, exc)
-                        else:
-                            buffered.append(message)
+                        with PublishScope(producer) as scope:
+                            try:
+                                message.apply()
+                            except OperationalError:
+                                raise
+                            except Exception as exc:
+                                report_failed(self.app, message, exc, scope)
+                            else:
+                                buffered.append(message)
                     batch.flush()
                     for message in buffered:
                         report_sent(self.app, message)
         except KombuError:
             # A failed pipeline leaves its delivery uncertain; sending
             # again is Celery's own at-least-once answer to that.
-            return [
-                m for m in messages[start:] if m.result.delivery == WAITING
-            ]
+            return [m for m in messages[start:] if m.waiting()]
         return []
 
-    def _publish_each(self, producer: Any, messages: list[Message]) -> None:
+    def _publish_each(self, producer: Any, messages: list[Any]) -> None:
         broker_down = None
         for message in messages:
             if broker_down is not None:
                 report_failed(self.app, message, broker_down)
                 continue
-            try:
-                message.apply(producer)
-            except OperationalError as exc:
-                # Celery already retried per task_publish_retry_policy;
-                # the rest of the batch would only wait to fail too.
-                broker_down = exc
-                report_failed(self.app, message, exc)
-            except Exception as exc:
-                report_failed(self.app, message, exc)
-            else:
-                report_sent(self.app, message)
+            with PublishScope(producer) as scope:
+                try:
+                    message.apply()
+                except OperationalError as exc:
+                    # Celery already retried per task_publish_retry_policy;
+                    # the rest of the batch would only wait to fail too.
+                    broker_down = exc
+                    report_failed(self.app, message, exc, scope)
+                except Exception as exc:
+                    report_failed(self.app, message, exc, scope)
+                else:
+                    report_sent(self.app, message)
 
 
-def report_sent(app: Any, message: Message) -> None:
+def report_sent(app: Any, message: Any) -> None:
     """Mark a held message sent and fire ``DeferredTaskPublished``."""
-    message.result.delivery = SENT
     registry = app.registry
-    if registry.has_listeners:
+    for entry in message.entries():
+        entry.result.delivery = SENT
+        if registry.has_listeners:
+            registry.notify(
+                DeferredTaskPublished(
+                    message.request, entry.task, entry.result
+                )
+            )
+
+
+def report_failed(
+    app: Any,
+    message: Any,
+    exc: BaseException,
+    scope: PublishScope | None = None,
+) -> None:
+    """Mark the tasks of a held message that were not sent failed: log
+    them, fire the event. A workflow may have sent some of its tasks
+    (``scope.sent``) before the error."""
+    registry = app.registry
+    sent = set(scope.sent) if scope is not None else set()
+    for entry in message.entries():
+        result = entry.result
+        if result.id in sent:
+            result.delivery = SENT
+            continue
+        result.delivery = FAILED
+        result.publish_error = exc
+        log.error(
+            "Task %s[%s] was not published after commit: %s",
+            entry.task.name,
+            result.id,
+            redact_urls(exc),
+        )
         registry.notify(
-            DeferredTaskPublished(
-                message.request, message.task, message.result
+            DeferredTaskPublishFailed(
+                registry,
+                entry.task.name,
+                result.id,
+                entry.args,
+                entry.kwargs,
+                entry.options,
+                exc,
             )
         )
-
-
-def report_failed(app: Any, message: Message, exc: BaseException) -> None:
-    """Mark a held message failed: log it, fire the event."""
-    result = message.result
-    result.delivery = FAILED
-    result.publish_error = exc
-    log.error(
-        "Task %s[%s] was not published after commit: %s",
-        message.task.name,
-        result.id,
-        redact_urls(exc),
-    )
-    app.registry.notify(
-        DeferredTaskPublishFailed(
-            app.registry,
-            message.task.name,
-            result.id,
-            message.args,
-            message.kwargs,
-            message.options,
-            exc,
-        )
-    )

@@ -10,44 +10,55 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from celery.canvas import Signature
 from celery.utils import uuid
 from kombu.exceptions import EncodeError
 
 from ..events import BeforeDeferTask, TaskDeferred
+from ..exceptions import TaskArgumentsError, WorkflowError
+from .canvas import prepare_workflow, stamp_nested
 from .checks import (
     check_arguments,
     check_options,
     check_serializable,
     serialization_error,
+    task_signature_without_request,
 )
-from .delivery import active_transaction, defer_until_commit
+from .delivery import active_transaction, hold_until_commit
 from .publisher import Message
 from .result import TaskGroupResult, TaskResult
+from .states import SENT, WAITING
 
 __all__ = [
     "defer_task",
     "defer_task_with_options",
     "get_task_result",
     "map_task",
+    "task_signature",
 ]
+
+#: Options holding the signatures a message starts when it is done.
+_NESTED = frozenset(("chain", "chord", "link", "link_error"))
+
+TaskOrWorkflow = Callable[..., Any] | str | Signature
 
 
 def defer_task(
-    request: Any,
-    func_or_name: Callable[..., Any] | str,
-    *args: Any,
-    **kwargs: Any,
+    request: Any, func_or_name: TaskOrWorkflow, *args: Any, **kwargs: Any
 ) -> TaskResult:
     """Queue a task with these arguments; the request is added in the worker.
 
-    Inside an active transaction the task is sent after it commits.
+    ``func_or_name`` is a registered function, a task name, or a Celery
+    signature, chain, group or chord of registered tasks (a workflow,
+    which then takes no arguments here). Inside an active transaction
+    the task is sent after it commits.
     """
     return defer_task_with_options(request, func_or_name, args, kwargs)
 
 
 def defer_task_with_options(
     request: Any,
-    func_or_name: Callable[..., Any] | str,
+    func_or_name: TaskOrWorkflow,
     args: Iterable[Any] = (),
     kwargs: dict[str, Any] | None = None,
     *,
@@ -59,16 +70,20 @@ def defer_task_with_options(
     :param after_commit: ``True`` waits for the active transaction to
         commit (the default, see the ``pyramid_tasks.after_commit``
         setting); ``False`` sends at once.
-    :raises pyramid_tasks.UnknownTaskError: no such task.
-    :raises pyramid_tasks.TaskArgumentsError: the arguments do not fit
-        the task function.
-    :raises pyramid_tasks.TaskSerializationError: an argument cannot be
-        serialized.
-    :raises pyramid_tasks.TaskOptionsError: a well-known option such as
-        ``countdown`` or ``eta`` has a bad value.
-    :raises pyramid_tasks.TaskPublishError: sending at once failed after
-        Celery's publish retries (broker unreachable).
+    :raises pyramid_tasks.DeferError: nothing was queued:
+        ``UnknownTaskError``, ``TaskArgumentsError`` (the arguments do
+        not fit), ``TaskSerializationError``, ``TaskOptionsError`` (a
+        well-known option has a bad value), ``WorkflowError``, or
+        ``TaskPublishError`` (sending at once failed after Celery's
+        publish retries).
     """
+    if isinstance(func_or_name, Signature):
+        if args or kwargs:
+            raise WorkflowError(
+                "A workflow takes no arguments of its own: give them to its "
+                "signatures"
+            )
+        return _defer_workflow(request, func_or_name, after_commit, options)
     registry = request.registry
     # The documented shortcut to the app set by config.set_celery_app.
     app = registry.celery_app
@@ -84,26 +99,113 @@ def defer_task_with_options(
     context = app.task_context
     if context.capturing:
         # Only the allow-listed context travels, in the message headers.
-        context.stamp(options, task.name, context.carry(request))
-    if after_commit is None:
-        after_commit = app.after_commit
-    transaction = active_transaction(request) if after_commit else None
+        carried = context.carry(request)
+        context.stamp(options, task.name, carried)
+        if not _NESTED.isdisjoint(options):
+            stamp_nested(context, options, carried)
+    transaction = _transaction(app, request, after_commit)
     message = Message(task, args, kwargs, options, request=request)
     if transaction is not None:
-        check_serializable(task, args, kwargs, options)
-        result = defer_until_commit(app, transaction, message)
+        result = _hold(app, transaction, message)
     else:
-        try:
-            result = app.publisher.publish(message)
-        except EncodeError as exc:
-            raise serialization_error(
-                task, args, kwargs, options, exc
-            ) from exc
+        result = _publish_now(app, message)
     if registry.has_listeners:
         registry.notify(
             TaskDeferred(request, task, result, transaction is not None)
         )
+    return result
+
+
+def _hold(app: Any, transaction: Any, message: Message) -> TaskResult:
+    """Give ``message`` its handle and hold it for the commit."""
+    task, options = message.task, message.options
+    check_serializable(task, message.args, message.kwargs, options)
+    task_id = options.pop("task_id", None) or uuid()
+    result = message.result = app.AsyncResult(
+        task_id, task_name=task.name, backend=task.backend
+    )
+    result.delivery = WAITING
+    hold_until_commit(app, transaction, message)
     return result  # type: ignore[no-any-return]
+
+
+def _publish_now(app: Any, message: Message) -> TaskResult:
+    try:
+        return app.publisher.publish(message)  # type: ignore[no-any-return]
+    except EncodeError as exc:
+        raise serialization_error(
+            message.task, message.args, message.kwargs, message.options, exc
+        ) from exc
+
+
+def _transaction(app: Any, request: Any, after_commit: bool | None) -> Any:
+    """The transaction to wait for: ``after_commit`` or the app's rule."""
+    if after_commit is None:
+        after_commit = app.after_commit
+    return active_transaction(request) if after_commit else None
+
+
+def _defer_workflow(
+    request: Any,
+    canvas: Signature,
+    after_commit: bool | None,
+    options: dict[str, Any],
+) -> Any:
+    """Defer a whole workflow: checked, then sent as one, or dropped."""
+    registry = request.registry
+    app = registry.celery_app
+    context = app.task_context
+    carried = context.carry(request) if context.capturing else None
+    message = prepare_workflow(request, canvas, options, carried)
+    transaction = _transaction(app, request, after_commit)
+    if transaction is not None:
+        hold_until_commit(app, transaction, message)
+    else:
+        app.publisher.publish(message)
+        for entry in message.entries():
+            entry.result.delivery = SENT
+    if registry.has_listeners:
+        for entry in message.entries():
+            registry.notify(
+                TaskDeferred(
+                    request, entry.task, entry.result, transaction is not None
+                )
+            )
+    return message.result
+
+
+def task_signature(
+    request: Any,
+    func_or_name: Callable[..., Any] | str,
+    *args: Any,
+    **kwargs: Any,
+) -> Signature:
+    """A Celery signature of a registered task, for workflows::
+
+        add = request.task_signature("add", 2)
+        request.defer_task(add | request.task_signature(mul, 10))
+
+    The arguments are checked as far as a partial signature allows: too
+    many, or unknown keywords, fail now; missing ones may come later
+    (in a chain, a task gets its parent's result first).
+
+    :raises pyramid_tasks.UnknownTaskError: no such task.
+    :raises pyramid_tasks.TaskArgumentsError: the arguments can never
+        fit the task function.
+
+    .. versionadded:: 1.0
+    """
+    task = request.registry.celery_app.lookup_task(func_or_name)
+    if task.typing:
+        signature = task_signature_without_request(task)
+        try:
+            signature.bind_partial(*args, **kwargs)
+        except TypeError as exc:
+            raise TaskArgumentsError(
+                f"Task {task.name!r} cannot take these arguments: {exc} "
+                f"(the task takes {signature})"
+            ) from None
+    return task.signature(args, kwargs)  # type: ignore[no-any-return]
 
 
 def get_task_result(request: Any, task_id: str) -> TaskResult:

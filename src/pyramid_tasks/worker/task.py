@@ -7,11 +7,19 @@ import sys
 from typing import Any
 
 from celery import Task
-from pyramid.threadlocal import RequestContext
+from pyramid.threadlocal import RequestContext, get_current_request
 from zope.interface import implementedBy
 
 from ..context.carrier import CONTEXT_HEADER, SIGNATURE_HEADER
 from ..events import BeforeTaskRun, TaskSucceeded
+from ..web.publisher import (
+    Message,
+    PublishScope,
+    current_scope,
+    resume_scope,
+    suspend_scope,
+)
+from ..web.request import defer_task_with_options
 
 __all__ = ["PYRAMID_REQUEST", "PyramidTask", "notifies_task_runs"]
 
@@ -25,7 +33,9 @@ class PyramidTask(Task):  # type: ignore[misc]
 
     ``run`` builds a fresh Pyramid request from the application's request
     factory, restores the context the message carries, and calls the
-    derived task function with it.
+    derived task function with it. ``apply_async`` (and so ``delay`` and
+    the signatures and workflows made of the task) follows the rule of
+    ``request.defer_task`` when called while a request is handled.
 
     :ivar original_func: the task function as registered.
     :ivar derived_func: the task function wrapped by the task derivers.
@@ -36,6 +46,78 @@ class PyramidTask(Task):  # type: ignore[misc]
     original_func: Callable[..., Any]
     derived_func: Callable[..., Any]
     derivers: list[str]
+
+    def apply_async(  # type: ignore[override]
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        task_id: str | None = None,
+        producer: Any = None,
+        link: Any = None,
+        link_error: Any = None,
+        shadow: str | None = None,
+        **options: Any,
+    ) -> Any:
+        """Send the task, as Celery does; inside a request (a view, or a
+        task), as ``request.defer_task_with_options`` does: after the
+        commit of an active transaction, with the request context.
+
+        ``after_commit=False`` sends at once, as for ``defer_task``.
+        Outside a request the task is sent at once; publishes that
+        Celery makes itself in a worker (retries, the rest of a chain,
+        chord bodies) are sent at once.
+        """
+        scope = current_scope()
+        named = _named(
+            task_id=task_id,
+            producer=producer,
+            link=link,
+            link_error=link_error,
+            shadow=shadow,
+        )
+        if scope is None:
+            return self._send(args or (), kwargs or {}, named | options)
+        options.pop("after_commit", None)
+        if scope.sink is not None:
+            return scope.sink.intercept(
+                self, args, kwargs, task_id, link, link_error, options
+            )
+        result = super().apply_async(
+            args,
+            kwargs,
+            task_id,
+            producer or scope.producer,
+            link,
+            link_error,
+            shadow,
+            **options,
+        )
+        scope.sent.append(result.id)
+        return result
+
+    def _send(
+        self, args: Any, kwargs: dict[str, Any], options: dict[str, Any]
+    ) -> Any:
+        """A send made by application code: inside a request, deferred as
+        ``defer_task_with_options`` defers; else at once, through the
+        app's publisher (so the testing kit sees it too)."""
+        request = get_current_request()
+        if request is not None and request.registry is self._app.registry:
+            # The transaction's batch chooses the producer.
+            options.pop("producer", None)
+            return defer_task_with_options(
+                request, self, args, kwargs, **options
+            )
+        options.pop("after_commit", None)
+        return self._app.publisher.publish(
+            Message(self, tuple(args), kwargs, options)
+        )
+
+    def retry(self, *args: Any, **kwargs: Any) -> Any:
+        """Celery's ``retry``, sent at once: never held for, or lost with,
+        the transaction of the failing run."""
+        with PublishScope():
+            return super().retry(*args, **kwargs)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         app = self._app
@@ -50,6 +132,9 @@ class PyramidTask(Task):  # type: ignore[misc]
         if carried:
             app.task_context.restore(request, carried)
         request.current_task = self
+        # A task run inside a publish (eager, the testing kit) is the
+        # application's code again: its own sends follow the rules.
+        scope = suspend_scope() if current_scope() is not None else None
         threadlocals = RequestContext(request)
         threadlocals.begin()
         notify = notifies_task_runs(app)
@@ -73,6 +158,13 @@ class PyramidTask(Task):  # type: ignore[misc]
                     request._process_finished_callbacks()
             finally:
                 threadlocals.end()
+                if scope is not None:
+                    resume_scope(scope)
+
+
+def _named(**options: Any) -> dict[str, Any]:
+    """The options Celery names in ``apply_async`` that were given."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def _message_context(task_request: Any) -> tuple[Any, Any, Any]:
