@@ -126,6 +126,9 @@ def running_worker(celery_app, **kwargs):
 
 def queued(app) -> int:
     """How many messages wait in the app's private queue."""
+    if app.conf.broker_url.startswith("redis"):
+        # kombu's passive declare does not count a prefixed Redis queue.
+        return redis_queued(app)
     queue = app.conf.task_default_queue
     with app.connection() as conn:
         try:

@@ -16,6 +16,11 @@ needs comes from its settings:
     seconds a view waits after deferring, before its transaction
     commits: it widens the window in which a task sent too early would
     run before the commit.
+
+With a database, ``/workflow?form=signature|chain|group|chord`` inserts a
+row and defers a workflow of ``proof.seen`` tasks reading it
+(``&end=abort|doom|veto`` ends its transaction otherwise, ``&bad=1`` adds
+a task that does not exist), and ``/retried`` defers ``proof.retried``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import os
 import time
 
+from celery import chord, group, signature
 from pyramid.config import Configurator
 from pyramid.settings import asbool
 import redis
@@ -91,7 +97,103 @@ def note_connection(request, n: int) -> int:
     return backend_pid
 
 
+def seen(request, *args) -> list:
+    """A task of a workflow: the view's row, its link, its own id.
+
+    The row id comes last: before it, Celery may give the result of the
+    task before this one.
+    """
+    value = request.dbsession.execute(
+        sa.select(rows.c.value).where(rows.c.id == args[-1])
+    ).scalar()
+    return [value, request.route_url("home"), request.current_task.request.id]
+
+
+def retried(request, row_id: int) -> int:
+    """Ask Celery to retry twice inside the transaction, then succeed."""
+    key = request.registry.settings["proof.key"]
+    attempt = _redis(request.registry).incr(f"{key}:retried:{row_id}")
+    request.dbsession.execute(
+        rows.insert().values(value=f"attempt {attempt} of {row_id}")
+    )
+    zope.sqlalchemy.mark_changed(request.dbsession)
+    if attempt < 3:
+        raise request.current_task.retry(countdown=0, max_retries=5)
+    return request.current_task.request.retries
+
+
 # Views ---------------------------------------------------------------
+
+#: The four forms of a workflow, from a function making one signature.
+WORKFLOWS = {
+    "signature": lambda s: s(),
+    "chain": lambda s: s() | s() | s(),
+    "group": lambda s: group(s(), s(), s()),
+    "chord": lambda s: chord([s(), s()], s()),
+}
+
+
+def defer_workflow(request):
+    """Insert a row and defer a workflow whose every task reads it."""
+    params = request.params
+    row_id = request.dbsession.execute(
+        rows.insert().values(value=params["value"]).returning(rows.c.id)
+    ).scalar()
+    zope.sqlalchemy.mark_changed(request.dbsession)
+
+    def one():
+        return request.task_signature("proof.seen", row_id)
+
+    canvas = WORKFLOWS[params["form"]](one)
+    if params.get("bad"):
+        canvas = group(canvas, signature("proof.missing"))
+    handle = request.defer_task(canvas)
+    end = params.get("end")
+    if end == "abort":
+        raise RuntimeError("the view failed after deferring")
+    if end == "doom":
+        request.tm.doom()
+    if end == "veto":
+        request.tm.get().join(_Veto())
+    return {"row_id": row_id, "ids": handle_ids(handle)}
+
+
+def defer_retried(request):
+    result = request.defer_task("proof.retried", int(request.params["n"]))
+    return {"task_id": result.id}
+
+
+def handle_ids(handle) -> list[str]:
+    """The task ids of a workflow's handle, first task first."""
+    ids: list[str] = []
+    while handle is not None:
+        results = getattr(handle, "results", None)
+        ids[:0] = [r.id for r in results] if results else [handle.id]
+        handle = handle.parent
+    return ids
+
+
+class _Veto:
+    """A data manager that refuses to commit: the transaction is vetoed."""
+
+    transaction_manager = None
+
+    def sortKey(self):  # noqa: N802 - the data manager API
+        return "~veto"
+
+    def tpc_begin(self, transaction):
+        pass
+
+    def commit(self, transaction):
+        pass
+
+    def tpc_vote(self, transaction):
+        raise RuntimeError("vetoed")
+
+    def abort(self, transaction):
+        pass
+
+    tpc_abort = tpc_finish = abort
 
 
 def insert_and_read(request):
@@ -160,8 +262,15 @@ def _setup_database(config, db_url: str, settings) -> None:
     config.add_request_method(_dbsession, "dbsession", reify=True)
     config.register_task(read_row, name="proof.read_row")
     config.register_task(note_connection, name="proof.note_connection")
+    config.register_task(seen, name="proof.seen")
+    config.register_task(retried, name="proof.retried")
+    config.add_route("home", "/")
     config.add_route("rows", "/rows")
     config.add_view(insert_and_read, route_name="rows", renderer="json")
+    config.add_route("workflow", "/workflow")
+    config.add_view(defer_workflow, route_name="workflow", renderer="json")
+    config.add_route("retried", "/retried")
+    config.add_view(defer_retried, route_name="retried", renderer="json")
     if asbool(settings.get("proof.dispose_after_fork")):
         config.add_subscriber(dispose_engine, CeleryWorkerProcessInit)
 
