@@ -171,6 +171,11 @@ class BrokerPublisher:
             reached after Celery's publish retries.
         """
         try:
+            if isinstance(message, Message):
+                # One message: apply_async acquires its producer.
+                with PublishScope():
+                    return message.apply()
+            # A workflow: all its first publishes over one producer.
             with self.app.producer_or_acquire() as producer:
                 with PublishScope(producer):
                     return message.apply()

@@ -68,14 +68,14 @@ class PyramidTask(Task):  # type: ignore[misc]
         chord bodies) are sent at once.
         """
         scope = current_scope()
-        named = _named(
-            task_id=task_id,
-            producer=producer,
-            link=link,
-            link_error=link_error,
-            shadow=shadow,
-        )
         if scope is None:
+            named = _named(
+                task_id=task_id,
+                producer=producer,
+                link=link,
+                link_error=link_error,
+                shadow=shadow,
+            )
             return self._send(args or (), kwargs or {}, named | options)
         options.pop("after_commit", None)
         if scope.sink is not None:
