@@ -4,7 +4,8 @@
 ``add_task_deriver``, ``add_periodic_task``, ``add_task_context``,
 ``set_celery_app`` and ``make_celery_app``, and the request methods
 ``defer_task``, ``defer_task_with_options``, ``delay_task``,
-``map_task``, ``task_signature`` and ``get_task_result``.
+``map_task``, ``task_signature`` and ``get_task_result``, and for the
+requests of tasks ``report_progress``.
 """
 
 from typing import Any
@@ -37,6 +38,7 @@ from .events import (
 )
 from .exceptions import (
     DeferError,
+    NotInTaskError,
     TaskArgumentsError,
     TaskOptionsError,
     TaskPublishError,
@@ -53,6 +55,7 @@ from .web.request import (
     task_signature,
 )
 from .web.result import TaskGroupResult, TaskResult
+from .worker.progress import report_progress
 from .worker.signals import connect_worker_signals
 from .worker.task import PyramidTask
 
@@ -67,6 +70,7 @@ __all__ = [
     "DeferredTaskPublishFailed",
     "DeferredTaskPublished",
     "INGRESS",
+    "NotInTaskError",
     "PyramidCelery",
     "PyramidTask",
     "TASK",
@@ -106,6 +110,7 @@ def includeme(config: Any) -> None:
     config.add_request_method(get_task_result, "get_task_result")
     config.add_request_method(map_task, "map_task")
     config.add_request_method(task_signature, "task_signature")
+    config.add_request_method(report_progress, "report_progress")
     config.set_celery_app()
     configure_celery_app(config)
     configure_task_context(config)

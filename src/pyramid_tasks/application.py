@@ -35,6 +35,9 @@ class PyramidCelery(Celery):
     #: Whether tasks deferred in an active transaction wait for its commit
     #: (the ``pyramid_tasks.after_commit`` setting).
     after_commit: bool = True
+    #: Seconds between two progress writes of one task run to the result
+    #: backend (the ``pyramid_tasks.progress.interval`` setting).
+    progress_interval: float = 0.5
     #: Sends task messages: ``publish(message)`` at once and
     #: ``publish_batch(messages)`` after a commit. Configuration installs
     #: :class:`pyramid_tasks.web.delivery.BrokerPublisher`; the testing

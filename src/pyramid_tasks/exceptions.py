@@ -62,6 +62,14 @@ class TaskPublishError(DeferError, OperationalError):
     """
 
 
+class NotInTaskError(RuntimeError):
+    """A task-only request method was called on a request that runs no
+    task, such as a view's (``request.report_progress``).
+
+    .. versionadded:: 1.0
+    """
+
+
 class TaskContextRejected(Exception):
     """A task message's context is unsigned, forged or malformed.
 

@@ -129,6 +129,8 @@ def test_settings_added_later_in_configuration_still_count():
         ("pyramid_tasks.after_commit", "perhaps", "not a valid bool"),
         ("pyramid_tasks.futures.poll_interval", "often", "not a valid float"),
         ("pyramid_tasks.futures.poll_interval", "-1", "a number >= 0"),
+        ("pyramid_tasks.progress.interval", "-0.5", "a number >= 0"),
+        ("pyramid_tasks.progress.interval", "soon", "not a valid float"),
         ("pyramid_tasks.public_url", "ftp://x", "not a public URL"),
     ],
 )
@@ -144,6 +146,12 @@ def test_the_after_commit_setting_is_read():
     assert configurator().make_celery_app().after_commit is True
     app = configurator(**{"pyramid_tasks.after_commit": "off"})
     assert app.make_celery_app().after_commit is False
+
+
+def test_the_progress_interval_setting_is_read():
+    assert configurator().make_celery_app().progress_interval == 0.5
+    app = configurator(**{"pyramid_tasks.progress.interval": "0"})
+    assert app.make_celery_app().progress_interval == 0.0
 
 
 def test_enabling_pickle_warns_why_it_is_dangerous():

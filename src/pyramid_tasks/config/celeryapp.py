@@ -37,6 +37,8 @@ AFTER_COMMIT_SETTING = "pyramid_tasks.after_commit"
 PUBLIC_URL_SETTING = "pyramid_tasks.public_url"
 #: Seconds between two checks of the pending futures.
 POLL_SETTING = "pyramid_tasks.futures.poll_interval"
+#: Seconds between two progress writes of one task run.
+PROGRESS_INTERVAL_SETTING = "pyramid_tasks.progress.interval"
 
 _UNSAFE_SERIALIZERS = {"pickle", "yaml", "application/x-python-serialize"}
 
@@ -118,6 +120,9 @@ def configure_celery_app(config: Any) -> None:
         )
         interval = read_setting(settings, POLL_SETTING, float, 0.1, minimum=0)
         registry.registerUtility(FuturePoller(interval), IFuturePoller)
+        app.progress_interval = read_setting(
+            settings, PROGRESS_INTERVAL_SETTING, float, 0.5, minimum=0
+        )
 
     # Celery must be configured before tasks are created in the default
     # phase: task classes read options such as serializers when bound.
