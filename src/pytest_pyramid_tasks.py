@@ -12,9 +12,29 @@ Fixtures: ``tasks_settings`` and ``tasks_setup`` (override them in a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import importlib.util
 from typing import Any
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let Pyramid's static views serve pyramid_tasks' own files.
+
+    pytest rewrites the modules of every distribution that brings a
+    plugin, so this package's loader is pytest's rewriting hook, which
+    pkg_resources (Pyramid's static views read package files with it)
+    does not know; ``pyramid_tasks:static/progress.js`` would fail to
+    serve in a WebTest test. The package's files are plain files, as
+    for any source loader.
+    """
+    import pkg_resources
+
+    spec = importlib.util.find_spec("pyramid_tasks")
+    if spec is not None and spec.loader is not None:
+        pkg_resources.register_loader_type(
+            type(spec.loader), pkg_resources.DefaultProvider
+        )
 
 
 @pytest.fixture

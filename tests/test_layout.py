@@ -34,6 +34,7 @@ LAYERS = {
     "settings": 5,
     "transaction": 6,
     "metrics": 6,
+    "status": 6,
     "testing": 6,
     "scripts": 6,
     "contrib": 7,

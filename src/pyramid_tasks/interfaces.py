@@ -30,3 +30,23 @@ class IFuturePoller(Interface):
 
 class ITaskMetrics(Interface):
     """Task outcome counters (``config.include("pyramid_tasks.metrics")``)."""
+
+
+class ITaskStatusTokens(Interface):
+    """Signs and checks the tokens of task status URLs
+    (``config.include("pyramid_tasks.status")``)."""
+
+
+class ITaskDeliveryState(Interface):
+    """Where a task the result backend does not know yet is, for the
+    status view: register any number of these, e.g. an outbox that
+    stores tasks before it sends them.
+
+    The status view asks each one about a task whose backend state is
+    ``PENDING``; the first answer that is not ``None`` is the task's
+    state, and ``"queued"`` when none answers.
+    """
+
+    def state_of(task_id):
+        """The state of the task ``task_id`` (a short lower-case word
+        such as ``"stored"``), or ``None`` if this one does not know it."""

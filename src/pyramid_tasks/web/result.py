@@ -30,6 +30,22 @@ class TaskResult(AsyncResult):
     delivery: str = SENT
     #: The error that kept the task from being published (:data:`FAILED`).
     publish_error: BaseException | None = None
+    #: The registered name of its task: known to the handles that
+    #: ``defer_task`` returns, ``None`` for one made from a stored id.
+    task_name: str | None = None
+
+    def __init__(
+        self,
+        id: str,  # noqa: A002 (Celery's name)
+        backend: Any = None,
+        task_name: str | None = None,
+        app: Any = None,
+        parent: Any = None,
+    ) -> None:
+        # Celery takes the name and forgets it; its ``name`` property
+        # asks the result backend instead.
+        super().__init__(id, backend, None, app, parent)
+        self.task_name = task_name
 
     @property
     def sent(self) -> bool:
