@@ -2,8 +2,10 @@
 
 Starts the web app of ``examples/sqlalchemy_ledger`` and a Celery worker
 process, walks through append -> total -> result over HTTP, printing each
-call and its answer, then keeps serving until Ctrl-C. Every process it
-started is stopped on the way out.
+call and its answer, then starts a total the way the ledger's page does
+and follows its status URL, as the page's progress bar does. It prints the
+page's address and keeps serving until Ctrl-C. Every process it started is
+stopped on the way out.
 
 By default nothing needs a server: the data, the broker (kombu's
 SQLAlchemy transport) and the results (Celery's database backend) live in
@@ -16,8 +18,10 @@ worked.
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,10 +30,13 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 START_TIMEOUT = 60.0
 RESULT_TIMEOUT = 30.0
+#: The states after which a status URL's answer no longer changes.
+FINAL_STATES = ("success", "failure", "revoked", "dropped", "not_sent")
 #: The values the walkthrough appends to the ledger.
 VALUES = (10, 32)
 
@@ -138,7 +145,8 @@ def main() -> int:
         _wait_for_log(worker, " ready.")
         print(f"""
 pyramid_tasks demo: the SQLAlchemy ledger (examples/sqlalchemy_ledger)
-  web app  {base}/   python -m sqlalchemy_ledger (pid {web.process.pid})
+  page     {base}/   open it in a browser
+  web app  python -m sqlalchemy_ledger (pid {web.process.pid})
   worker   celery -A sqlalchemy_ledger worker (pid {worker.process.pid})
   data     {database}
   broker   {broker}
@@ -236,9 +244,10 @@ def _wait_for_log(service: Service, text: str) -> None:
     raise DemoError(f"the {service.name} did not start")
 
 
-def _get(url: str) -> tuple[int, str]:
+def _get(url: str, data: dict[str, str] | None = None) -> tuple[int, str]:
+    body = None if data is None else urllib.parse.urlencode(data).encode()
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(url, body, timeout=10) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -295,13 +304,45 @@ def _walkthrough(base: str, fresh: bool, worker: Service) -> bool:
         print(f"\ndemo: FAILED, expected a total of {expected}")
         _print_tail(worker)
         return False
+    if not _watch(base, expected):
+        print(f"\ndemo: FAILED, the status URL did not answer {expected}")
+        _print_tail(worker)
+        return False
     print(f"\nThe worker added up the ledger: {expected}. Demo OK.")
     return True
 
 
+def _watch(base: str, expected: int) -> bool:
+    """Start a total as the page does; follow its status URL."""
+    print(f"\n# The page at {base}/ starts a total and shows its progress:")
+    print(f"$ curl -d action=total -d delay=1 '{base}/'")
+    status, page = _get(f"{base}/", {"action": "total", "delay": "1"})
+    found = re.search(r'data-task-status="([^"]+)"', page)
+    if status != 200 or found is None:
+        raise DemoError(f"the page answered {status} with no progress bar")
+    url = html.unescape(found.group(1))
+    print(f'<div role="progressbar" data-task-status="{url}" ...>')
+    print("\n# Its script polls that status URL; each answer that changed:")
+    print(f"$ curl '{url}'")
+    started = time.monotonic()
+    last = None
+    while True:
+        body = _get(url)[1].strip()
+        if body != last:
+            print(body)
+            last = body
+        answer = json.loads(body)
+        if answer["state"] in FINAL_STATES:
+            return bool(answer.get("result") == expected)
+        if time.monotonic() - started > RESULT_TIMEOUT:
+            raise DemoError(f"{url} did not reach a final state")
+        time.sleep(0.1)
+
+
 def _serve(base: str, services: list[Service]) -> None:
     print(f"""
-Still serving at {base}/ - try, in another terminal:
+Still serving. Open {base}/ in a browser: append values, start a total
+and watch its progress bar. Or, in another terminal:
   curl '{base}/append?value=5'
   curl '{base}/total'
   curl '{base}/result?id=<the id total gave>'

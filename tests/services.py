@@ -6,7 +6,9 @@ fail when ``CI=true``: CI must never pass by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from pathlib import Path
 import socket
 import uuid
 
@@ -298,3 +300,55 @@ SIGNED = {
     "pyramid_tasks.context_secret": "new-secret old-secret",
     "pyramid_tasks.propagate": "user_id",
 }
+
+
+# -- a real browser: Debian's Chromium, driven by Selenium --------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+#: Headless, and no connection of Chromium's own to anywhere (this
+#: machine has no network but loopback, and refuses the others).
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=820,640",
+)
+
+
+def require_browser() -> None:
+    """Skip (or fail under CI) without Debian's chromium and its driver."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    if not missing:
+        return
+    message = (
+        f"{', '.join(missing)} missing "
+        "(apt-get install chromium chromium-driver)"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}, and CI needs it")
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def chromium(directory: Path):
+    """A headless Chromium with its profile in ``directory``, quit after."""
+    require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={directory / 'chromium'}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -10,6 +10,7 @@ and the results (Celery's database backend) all live in one SQLite file.
 """
 
 import os
+import secrets
 
 from pyramid.config import Configurator
 
@@ -24,7 +25,9 @@ def configure(settings=None):
     SQLite file ``ledger.sqlite`` in the current directory),
     ``celery.broker_url`` from ``BROKER_URL`` (default: the database) and
     ``celery.result_backend`` from ``RESULT_BACKEND`` (default: the
-    database).
+    database). ``pyramid_tasks.status.secret`` comes from
+    ``STATUS_SECRET``, else it is a random one for this process: only the
+    web app signs status URLs.
     """
     settings = dict(settings or {})
     database_url = settings.setdefault(
@@ -38,13 +41,21 @@ def configure(settings=None):
         "celery.result_backend",
         os.environ.get("RESULT_BACKEND", f"db+{database_url}"),
     )
+    settings.setdefault(
+        "pyramid_tasks.status.secret",
+        os.environ.get("STATUS_SECRET") or secrets.token_urlsafe(32),
+    )
+    # The page shows the total's progress: store it five times a second.
+    settings.setdefault("pyramid_tasks.progress.interval", "0.2")
     config = Configurator(settings=settings)
     config.include("pyramid_tm")
     config.include("pyramid_tasks")
     config.include("pyramid_tasks.transaction")
+    config.include("pyramid_tasks.status")
     config.include(".broker")
     config.include(".models")
     config.include(".views")
+    config.include(".page")
     config.include(".tasks")
     return config
 

@@ -13,8 +13,9 @@
  * when the page loads; call pyramidTasks.watch(element) for one added
  * later. Each answer of the status view updates:
  *
- * - aria-valuenow (0 to 100; removed while the total is unknown, as an
- *   indeterminate progress bar has none), the CSS property
+ * - aria-valuenow (0 to 100, left as it is until the task reports
+ *   progress, removed while it reports no total, as an indeterminate
+ *   progress bar has none; 100 on success), the CSS property
  *   --task-progress ("40%") and data-task-state (the state);
  * - the text: of the element's [data-task-text] child if it has one,
  *   else of the element; aria-valuetext says the same;
@@ -44,12 +45,17 @@
     unknown: "Unknown task",
   };
 
+  // 0 to 100; null when the task reports no total (indeterminate);
+  // undefined when the answer says nothing new about how far it is.
   function percent(status) {
     if (status.state === "success") {
       return 100;
     }
     const progress = status.progress;
-    if (!progress || !progress.total || typeof progress.done !== "number") {
+    if (!progress) {
+      return undefined;
+    }
+    if (!progress.total || typeof progress.done !== "number") {
       return null;
     }
     const ratio = Math.min(1, Math.max(0, progress.done / progress.total));
@@ -62,7 +68,7 @@
     }
     const message = status.progress && status.progress.message;
     const words = message || LABELS[status.state] || status.state;
-    if (now === null || status.state === "success") {
+    if (now === null || now === undefined || status.state === "success") {
       return words;
     }
     return now + "% \u00b7 " + words;
@@ -73,7 +79,7 @@
     element.setAttribute("data-task-state", status.state);
     if (now === null) {
       element.removeAttribute("aria-valuenow");
-    } else {
+    } else if (now !== undefined) {
       element.setAttribute("aria-valuenow", String(now));
       element.style.setProperty("--task-progress", now + "%");
     }
