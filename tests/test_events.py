@@ -30,6 +30,11 @@ def test_deferral_and_publication_events_carry_request_task_and_id(log):
         ("add", False),
     ]
     assert deferred[0].task_id == response.json["id"]
+    assert [(e.args, e.kwargs) for e in deferred] == [
+        ((1, 2), {}),
+        ((3, 4), {}),
+    ]
+    assert deferred[0].options == {}
     assert deferred[0].request is deferred[1].request
     assert deferred[0].request.path == "/"
     (published,) = log.of(DeferredTaskPublished)

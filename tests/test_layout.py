@@ -35,6 +35,7 @@ LAYERS = {
     "transaction": 6,
     "metrics": 6,
     "status": 6,
+    "debugtoolbar": 6,
     "testing": 6,
     "scripts": 6,
     "contrib": 7,

@@ -54,3 +54,31 @@ def test_redact_urls_masks_what_kombu_cannot_parse():
 )
 def test_secrets_are_masked_by_name_and_in_urls(key, value, shown):
     assert mask_setting(key, value) == shown
+
+
+def test_task_arguments_are_masked_by_name_at_any_depth():
+    from pyramid_tasks.redact import mask_argument
+
+    assert mask_argument("password", "x") == "********"
+    assert mask_argument("password", "") == ""
+    assert mask_argument("user", {"name": "ann", "api_key": "k"}) == {
+        "name": "ann",
+        "api_key": "********",
+    }
+    assert mask_argument("routing_key", "mail") == "mail"
+    assert mask_argument(
+        "urls", ["redis://:pw@h/0", ("see amqp://u:p@h//",)]
+    ) == [
+        "redis://:**@h/0",
+        ("see amqp://u:**@h//",),
+    ]
+    assert mask_argument("count", 3) == 3
+
+
+def test_short_reprs_are_cut_with_an_ellipsis():
+    from pyramid_tasks.redact import short_repr
+
+    assert short_repr([1, 2]) == "[1, 2]"
+    text = short_repr("x" * 1000, 50)
+    assert len(text) == 50 and text.endswith("\N{HORIZONTAL ELLIPSIS}")
+    assert short_repr(list(range(100))).endswith(", ...]")

@@ -78,15 +78,33 @@ class TaskDeferred:
     :ivar result: the handle returned to the caller.
     :ivar after_commit: ``True`` when the task waits for the active
         transaction to commit, ``False`` when it was sent at once.
+    :ivar args: the positional arguments for the task.
+    :ivar kwargs: the keyword arguments for the task.
+    :ivar options: its ``apply_async`` options.
+
+    .. versionchanged:: 1.0
+       ``args``, ``kwargs`` and ``options``.
     """
 
-    def __init__(self, request, task, result, after_commit: bool) -> None:
+    def __init__(
+        self,
+        request,
+        task,
+        result,
+        after_commit: bool,
+        args: tuple = (),
+        kwargs: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self.request = request
         self.task = task
         self.task_name: str = task.name
         self.task_id: str = result.id
         self.result = result
         self.after_commit: bool = after_commit
+        self.args: tuple = args
+        self.kwargs: dict[str, Any] = {} if kwargs is None else kwargs
+        self.options: dict[str, Any] = {} if options is None else options
 
 
 class _HeldTaskEvent:

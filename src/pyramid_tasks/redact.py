@@ -8,12 +8,13 @@ the pattern Celery's own ``celery report`` censors with.
 from __future__ import annotations
 
 import re
+import reprlib
 from typing import Any
 
 from celery.app.utils import HIDDEN_SETTINGS
 from kombu.utils.url import maybe_sanitize_url
 
-__all__ = ["mask_setting", "redact_urls"]
+__all__ = ["mask_argument", "mask_setting", "redact_urls", "short_repr"]
 
 #: A URL with credentials: ``scheme://user:password@...``.
 _URL_WITH_PASSWORD = re.compile(
@@ -66,8 +67,63 @@ def mask_setting(key: str, value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(mask_setting(key, v) for v in value)
     name = key.rpartition(".")[2]
-    if _SECRET.search(name) and not _NOT_SECRET.search(name):
+    if _is_secret(name):
         return _MASK if value not in (None, "", False) else value
     if isinstance(value, str) and "://" in value:
         return ";".join(maybe_sanitize_url(url) for url in value.split(";"))
     return value
+
+
+def mask_argument(name: str, value: Any) -> Any:
+    """Return a task argument with its secrets masked, for display.
+
+    As :func:`mask_setting` does for settings: the whole value of an
+    argument (or of a dict key, at any depth) whose name suggests a
+    secret is masked, and so is the password of every URL in a string::
+
+        >>> mask_argument("user", {"name": "ann", "password": "x"})
+        {'name': 'ann', 'password': '********'}
+
+    .. versionadded:: 1.0
+    """
+    if isinstance(value, dict):
+        return {k: mask_argument(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        masked = [mask_argument(name, v) for v in value]
+        return tuple(masked) if isinstance(value, tuple) else masked
+    if _is_secret(name):
+        return _MASK if value not in (None, "", False) else value
+    if isinstance(value, str) and "://" in value:
+        return redact_urls(value)
+    return value
+
+
+def short_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters with an ellipsis.
+
+    Mask the value first (:func:`mask_argument`): cutting may leave too
+    little of a URL to recognise its password.
+
+    .. versionadded:: 1.0
+    """
+    text = _REPR.repr(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "\N{HORIZONTAL ELLIPSIS}"
+    return text
+
+
+def _is_secret(name: str) -> bool:
+    return bool(_SECRET.search(name)) and not _NOT_SECRET.search(name)
+
+
+def _short_reprs() -> reprlib.Repr:
+    # Long strings and collections are cut before they are joined, so
+    # a huge argument costs little to show.
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 160
+    short.maxlist = short.maxtuple = short.maxdict = short.maxset = 20
+    short.maxlevel = 4
+    return short
+
+
+_REPR = _short_reprs()

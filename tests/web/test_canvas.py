@@ -264,6 +264,7 @@ def test_every_task_of_a_workflow_is_announced(app):
         ("mul", False),
     ]
     assert [e.task_id for e in deferred] == [h.id for h in handles_of(result)]
+    assert [(e.args, e.kwargs) for e in deferred] == [((1, 2), {}), ((2,), {})]
 
 
 def test_the_members_of_a_workflow_have_their_places():

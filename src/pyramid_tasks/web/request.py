@@ -111,7 +111,15 @@ def defer_task_with_options(
         result = _publish_now(app, message)
     if registry.has_listeners:
         registry.notify(
-            TaskDeferred(request, task, result, transaction is not None)
+            TaskDeferred(
+                request,
+                task,
+                result,
+                transaction is not None,
+                args,
+                kwargs,
+                options,
+            )
         )
     return result
 
@@ -168,7 +176,13 @@ def _defer_workflow(
         for entry in message.entries():
             registry.notify(
                 TaskDeferred(
-                    request, entry.task, entry.result, transaction is not None
+                    request,
+                    entry.task,
+                    entry.result,
+                    transaction is not None,
+                    entry.args,
+                    entry.kwargs,
+                    entry.options,
                 )
             )
     return message.result
