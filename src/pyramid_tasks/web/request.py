@@ -110,18 +110,23 @@ def defer_task_with_options(
     else:
         result = _publish_now(app, message)
     if registry.has_listeners:
-        registry.notify(
-            TaskDeferred(
-                request,
-                task,
-                result,
-                transaction is not None,
-                args,
-                kwargs,
-                options,
-            )
-        )
+        _announce(request, message, result, transaction is not None)
     return result
+
+
+def _announce(request: Any, message: Message, result: Any, held: bool) -> None:
+    """Fire ``TaskDeferred`` for one deferred task."""
+    request.registry.notify(
+        TaskDeferred(
+            request,
+            message.task,
+            result,
+            held,
+            message.args,
+            message.kwargs,
+            message.options,
+        )
+    )
 
 
 def _hold(app: Any, transaction: Any, message: Message) -> TaskResult:
