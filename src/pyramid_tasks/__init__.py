@@ -37,6 +37,7 @@ from .events import (
 )
 from .exceptions import (
     DeferError,
+    OutboxError,
     TaskArgumentsError,
     TaskOptionsError,
     TaskPublishError,
@@ -67,6 +68,7 @@ __all__ = [
     "DeferredTaskPublishFailed",
     "DeferredTaskPublished",
     "INGRESS",
+    "OutboxError",
     "PyramidCelery",
     "PyramidTask",
     "TASK",

@@ -30,3 +30,7 @@ class IFuturePoller(Interface):
 
 class ITaskMetrics(Interface):
     """Task outcome counters (``config.include("pyramid_tasks.metrics")``)."""
+
+
+class IOutbox(Interface):
+    """The transactional outbox (``pyramid_tasks.outbox``)."""
