@@ -10,6 +10,7 @@ joins a data manager that refuses to commit.
 
 from celery import chain
 from pyramid.config import Configurator
+import redis
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 import zope.sqlalchemy
@@ -23,6 +24,25 @@ items = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("value", sa.String(100), nullable=False),
 )
+
+
+def tick(request, n):
+    """Count one run of ``n`` in Redis, and add an item ``tick n``."""
+    settings = request.registry.settings
+    client = request.registry.redis
+    client.incr(f"{settings['outbox.key']}:runs:{n}")
+    request.dbsession.execute(items.insert().values(value=f"tick {n}"))
+    zope.sqlalchemy.mark_changed(request.dbsession)
+    return n
+
+
+def defer_ticks(request):
+    """Defer ``tick`` (or ``tick_once``) for ``start`` to ``stop - 1``."""
+    name = "tick_once" if request.params.get("once") else "tick"
+    start, stop = int(request.params["start"]), int(request.params["stop"])
+    for n in range(start, stop):
+        request.defer_task(name, n)
+    return {"deferred": stop - start}
 
 
 def record(request, *args):
@@ -103,8 +123,15 @@ def configure(
     config.add_request_method(dbsession, "dbsession", reify=True)
     config.set_task_outbox(session or (lambda request: request.dbsession))
     config.register_task(record, name="record")
+    config.register_task(tick, name="tick")
+    config.register_task(tick, name="tick_once", idempotent=True)
     config.add_route("items", "/items")
     config.add_view(add_item, route_name="items", renderer="json")
+    config.add_route("ticks", "/ticks")
+    config.add_view(defer_ticks, route_name="ticks", renderer="json")
+    redis_url = all_settings.get("outbox.redis_url")
+    if redis_url:
+        config.registry.redis = redis.Redis.from_url(redis_url)
     config.registry.handles = []
     config.registry.engine = engine
     if setup is not None:

@@ -234,3 +234,22 @@ def test_a_full_batch_is_followed_at_once_by_the_next(outbox_app, monkeypatch):
     relay.run(stop)
     # Three full batches in a row, then one empty round that waits.
     assert rows(app) == [] and waits == [60]
+
+
+def test_a_relay_dying_between_send_and_delete_sends_again(outbox_app):
+    app = outbox_app(broker="redis")
+    ids = [
+        app.testapp.get(f"/items?value=v{n}").json["task_id"] for n in range(3)
+    ]
+    dying = relay_of(app, lease=0)
+    dying.publisher.publish_batch(dying.claim())
+    # It dies here, its rows sent but not deleted. Once its lease is over
+    # another relay sends them again: delivery is at least once.
+    assert len(rows(app)) == 3
+    assert relay_of(app).drain() == 3
+    assert rows(app) == []
+    with app.celery_app.connection() as connection:
+        queue = connection.SimpleQueue(app.celery_app.conf.task_default_queue)
+        sent = [queue.get(timeout=1).headers["id"] for _ in range(6)]
+        queue.close()
+    assert sorted(sent) == sorted(ids * 2)
