@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 import os
+import signal
 import sys
 
 from pyramid import testing
@@ -49,3 +50,21 @@ def make_app() -> Callable:
         return config, celery_app
 
     return make
+
+
+@pytest.fixture
+def sigterm_ignored():
+    """SIGTERM does nothing to this process outside the code under test.
+
+    Tests send SIGTERM to their own process to stop a supervisor or a
+    relay running in it; one arriving late must not end the test run.
+    """
+
+    def ignore(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, ignore)
+    try:
+        yield ignore
+    finally:
+        signal.signal(signal.SIGTERM, previous)

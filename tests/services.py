@@ -29,7 +29,7 @@ POSTGRES_URL = os.environ.get(
 
 BROKERS = ["memory", "redis", "amqp"]
 
-_PORTS = {"redis": 6379, "rabbitmq": 5672, "postgres": 5432}
+_PORTS = {"redis": 6379, "rabbitmq": 5672, "postgres": 5432, "mariadb": 3306}
 
 
 def answers(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -352,3 +352,48 @@ def chromium(directory: Path):
         yield driver
     finally:
         driver.quit()
+
+
+# -- private databases ------------------------------------------------------
+
+DATABASES = ["sqlite", "postgresql", "mariadb"]
+
+MARIADB_URL = os.environ.get(
+    "TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
+
+
+@contextlib.contextmanager
+def private_database(kind: str, directory: str):
+    """A database of its own, dropped on exit; yields its SQLAlchemy URL.
+
+    ``kind`` is ``sqlite`` (a file in ``directory``), ``postgresql`` or
+    ``mariadb`` (a new database on the local server).
+    """
+    import sqlalchemy
+
+    if kind == "sqlite":
+        yield f"sqlite:///{os.path.join(directory, unique('db'))}.sqlite"
+        return
+    name = unique("db")
+    if kind == "postgresql":
+        require("postgres")
+        server = sqlalchemy.make_url(POSTGRES_URL).set(
+            drivername="postgresql+psycopg2"
+        )
+    else:
+        require("mariadb")
+        server = sqlalchemy.make_url(MARIADB_URL)
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    quote = '"' if kind == "postgresql" else "`"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {quote}{name}{quote}")
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        force = " WITH (FORCE)" if kind == "postgresql" else ""
+        with admin.connect() as connection:
+            connection.exec_driver_sql(
+                f"DROP DATABASE IF EXISTS {quote}{name}{quote}{force}"
+            )
+        admin.dispose()

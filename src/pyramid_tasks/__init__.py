@@ -39,6 +39,7 @@ from .events import (
 from .exceptions import (
     DeferError,
     NotInTaskError,
+    OutboxError,
     TaskArgumentsError,
     TaskOptionsError,
     TaskPublishError,
@@ -71,6 +72,7 @@ __all__ = [
     "DeferredTaskPublished",
     "INGRESS",
     "NotInTaskError",
+    "OutboxError",
     "PyramidCelery",
     "PyramidTask",
     "TASK",

@@ -43,6 +43,10 @@ class PyramidCelery(Celery):
     #: :class:`pyramid_tasks.web.delivery.BrokerPublisher`; the testing
     #: kit swaps in its capture.
     publisher: Any = None
+    #: Where tasks deferred in a transaction wait: ``None`` holds them in
+    #: memory until the commit; :mod:`pyramid_tasks.outbox` sets an
+    #: outbox that stores them in the transaction's database.
+    outbox: Any = None
     #: The classes of task handles, set by configuration.
     result_class: type[AsyncResult] = AsyncResult
     group_result_class: type[GroupResult] = GroupResult

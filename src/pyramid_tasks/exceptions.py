@@ -52,6 +52,14 @@ class WorkflowError(DeferError, TypeError):
     """
 
 
+class OutboxError(DeferError):
+    """A task cannot be stored in the outbox: the session is not joined
+    to the transaction, or the outbox table is missing.
+
+    .. versionadded:: 1.0
+    """
+
+
 class TaskPublishError(DeferError, OperationalError):
     """The broker could not be reached to send a task right away.
 

@@ -50,3 +50,7 @@ class ITaskDeliveryState(Interface):
     def state_of(task_id):
         """The state of the task ``task_id`` (a short lower-case word
         such as ``"stored"``), or ``None`` if this one does not know it."""
+
+
+class IOutbox(Interface):
+    """The transactional outbox (``pyramid_tasks.outbox``)."""

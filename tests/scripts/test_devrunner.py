@@ -17,6 +17,7 @@ import pytest
 from pyramid_tasks.scripts import devrunner
 from pyramid_tasks.scripts.ptasks import main
 
+from outbox_app import configure
 from services import broker_settings, free_port, unique
 
 APP = """
@@ -268,24 +269,6 @@ def test_a_group_prefixes_output_and_stops_every_child():
     assert sleeper.poll() == -signal.SIGKILL
 
 
-@pytest.fixture
-def sigterm_ignored():
-    """SIGTERM does nothing to this process outside ``supervise``.
-
-    The tests below send SIGTERM to their own process to stop the
-    supervisor; one arriving late must not end the test run.
-    """
-
-    def ignore(signum, frame):
-        pass
-
-    previous = signal.signal(signal.SIGTERM, ignore)
-    try:
-        yield ignore
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def test_supervise_starts_beat_only_with_periodic_tasks(
     tmp_path, monkeypatch, sigterm_ignored
 ):
@@ -348,7 +331,7 @@ def test_ptasks_dev_hands_the_supervisor_to_hupper(tmp_path, monkeypatch):
     monkeypatch.setattr(
         devrunner.hupper, "start_reloader", reloader.start_reloader
     )
-    argv = [ini, "v=1", "dev", "--no-web", "--worker-args=-c 1"]
+    argv = [ini, "v=1", "dev", "--no-web", "--no-relay", "--worker-args=-c 1"]
     assert main([*argv, "--reload-interval", "0.5"]) == 0
     ((path, kwargs),) = reloader.calls
     assert path == "pyramid_tasks.scripts.devrunner.supervise"
@@ -360,6 +343,7 @@ def test_ptasks_dev_hands_the_supervisor_to_hupper(tmp_path, monkeypatch):
         "web": False,
         "worker": True,
         "beat": True,
+        "relay": False,
         "worker_args": "-c 1",
     }
     assert isinstance(kwargs["logger"], devrunner.ReloaderLogger)
@@ -391,3 +375,31 @@ def test_under_hupper_the_supervisor_watches_the_ini(
     assert devrunner.run(ini, **argv) == 0
     assert reloader.watched == [ini]
     assert len(envs) == 1
+
+
+def test_the_relay_runs_when_the_application_has_an_outbox(tmp_path):
+    commands = devrunner.dev_commands(
+        "dev.ini", ["v=1"], web=False, worker=False, beat=False, relay=True
+    )
+    assert commands == {
+        "relay": [
+            sys.executable,
+            "-m",
+            "pyramid_tasks.scripts.ptasks",
+            "dev.ini",
+            "v=1",
+            "relay",
+        ]
+    }
+    group = devrunner.ProcessGroup(io.StringIO())
+    url = f"sqlite:///{tmp_path}/dev.sqlite"
+    for in_worker, expected in (("false", True), ("true", False)):
+        config, engine = configure(
+            url, **{"pyramid_tasks.outbox.in_worker": in_worker}
+        )
+        config.commit()
+        assert devrunner._needed(config.registry, group, False, True) == (
+            False,
+            expected,
+        )
+        engine.dispose()

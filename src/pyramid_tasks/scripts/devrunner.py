@@ -33,12 +33,12 @@ from hupper.logger import DefaultLogger, LogLevel
 from pyramid import paster
 from pyramid.scripts.common import parse_vars
 
-from ..interfaces import ICeleryApp
+from ..interfaces import ICeleryApp, IOutbox
 
 __all__ = ["PROCESSES", "ProcessGroup", "dev_commands", "run", "supervise"]
 
 #: The processes ``ptasks dev`` starts, in order.
-PROCESSES = ("web", "worker", "beat")
+PROCESSES = ("web", "worker", "beat", "relay")
 
 #: Seconds a child gets to exit after SIGTERM before it is killed.
 STOP_TIMEOUT = 10.0
@@ -53,9 +53,10 @@ def run(
     web: bool = True,
     worker: bool = True,
     beat: bool = True,
+    relay: bool = True,
     worker_args: str = "",
     reload_interval: float = 1.0,
-    start_reloader: Callable | None = None,
+    start_reloader: Callable[..., Any] | None = None,
 ) -> int:
     """Run the development processes under hupper until interrupted.
 
@@ -70,6 +71,7 @@ def run(
         "web": web,
         "worker": worker,
         "beat": beat,
+        "relay": relay,
         "worker_args": worker_args,
     }
     if hupper.is_active():
@@ -102,6 +104,7 @@ def dev_commands(
     web: bool = True,
     worker: bool = True,
     beat: bool = True,
+    relay: bool = False,
     worker_args: str = "",
     beat_schedule_file: str | None = None,
 ) -> dict[str, list[str]]:
@@ -141,6 +144,15 @@ def dev_commands(
         ]
         if beat_schedule_file:
             commands["beat"] += ["--schedule", beat_schedule_file]
+    if relay:
+        commands["relay"] = [
+            python,
+            "-m",
+            "pyramid_tasks.scripts.ptasks",
+            config_uri,
+            *config_vars,
+            "relay",
+        ]
     return commands
 
 
@@ -151,15 +163,17 @@ def supervise(
     web: bool = True,
     worker: bool = True,
     beat: bool = True,
+    relay: bool = True,
     worker_args: str = "",
     out: IO[str] | None = None,
-    bootstrap: Callable | None = None,
+    bootstrap: Callable[..., Any] | None = None,
 ) -> int:
     """Start the development processes and stop them on SIGTERM or SIGINT.
 
     The application is loaded once first: under hupper every module it
     imports is then watched, and so is the ini file. Beat is left out when
-    the application has no periodic tasks. Returns once every child has
+    the application has no periodic tasks, the relay when it has no
+    outbox or runs it in the worker. Returns once every child has
     stopped.
     """
     out = out or sys.stdout
@@ -171,15 +185,11 @@ def supervise(
         env = (bootstrap or paster.bootstrap)(
             config_uri, options=parse_vars(list(config_vars))
         )
+        group = ProcessGroup(out)
         try:
-            celery_app = env["registry"].queryUtility(ICeleryApp)
-            has_schedule = bool(celery_app and celery_app.conf.beat_schedule)
+            beat, relay = _needed(env["registry"], group, beat, relay)
         finally:
             env["closer"]()
-        group = ProcessGroup(out)
-        if beat and not has_schedule:
-            group.say("ptasks", "beat is not started: no periodic tasks")
-            beat = False
         workdir = tempfile.mkdtemp(prefix="ptasks-dev-")
         try:
             commands = dev_commands(
@@ -188,6 +198,7 @@ def supervise(
                 web=web,
                 worker=worker,
                 beat=beat,
+                relay=relay,
                 worker_args=worker_args,
                 beat_schedule_file=os.path.join(workdir, "beat-schedule"),
             )
@@ -201,6 +212,20 @@ def supervise(
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def _needed(
+    registry: Any, group: ProcessGroup, beat: bool, relay: bool
+) -> tuple[bool, bool]:
+    """Whether beat and the relay have work in this application."""
+    celery_app = registry.queryUtility(ICeleryApp)
+    if beat and not (celery_app and celery_app.conf.beat_schedule):
+        group.say("ptasks", "beat is not started: no periodic tasks")
+        beat = False
+    outbox = registry.queryUtility(IOutbox)
+    if relay and (outbox is None or outbox.relay_settings.in_worker):
+        relay = False
+    return beat, relay
 
 
 @contextlib.contextmanager

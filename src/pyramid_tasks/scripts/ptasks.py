@@ -33,7 +33,7 @@ from .reports import config_report, json_dumps, schedule_report, task_table
 
 __all__ = ["PTasksCommand", "main"]
 
-_COMMANDS = ("call", "dev")
+_COMMANDS = ("call", "dev", "relay", "outbox")
 
 
 class CommandError(Exception):
@@ -79,9 +79,15 @@ class PTasksCommand:
               result as JSON; each ARG is a JSON value. --defer queues it
               and prints the task id instead.
           ptasks CONFIG [key=value ...] dev [--no-web] [--no-worker]
-                 [--no-beat] [--worker-args ARGS]
-              Start pserve, a Celery worker and beat, restart them when
-              the code or the ini file changes, stop them on Ctrl-C.
+                 [--no-beat] [--no-relay] [--worker-args ARGS]
+              Start pserve, a Celery worker, beat and the outbox relay,
+              restart them when the code or the ini file changes, stop
+              them on Ctrl-C.
+          ptasks CONFIG relay [--batch N] [--interval SECONDS] [--once]
+              Send the outbox's rows to the broker until SIGTERM.
+          ptasks CONFIG outbox create|status|retry [ID ...]
+              Create the outbox tables, show the backlog and the dead
+              rows, put dead rows back.
         """
     )
 
@@ -128,7 +134,9 @@ class PTasksCommand:
             raise CommandError(str(exc)) from None
         if command == "dev":
             return self._dev(args, rest)
-        call = self._call_parser().parse_args(rest) if command else None
+        call = None
+        if command == "call":
+            call = self._call_parser().parse_args(rest)
         env = self._load(args.config_uri, options)
         try:
             app = env["registry"].queryUtility(ICeleryApp)
@@ -141,17 +149,24 @@ class PTasksCommand:
                 )
             if call is not None:
                 return self._call(env, app, call)
-            if args.schedule:
-                lines = schedule_report(env["registry"], app, args.next)
-            elif args.config:
-                lines = config_report(app)
-            else:
-                lines = task_table(env["registry"], app)
-            for line in lines:
-                self.out(line)
-            return 0
+            if command is not None:
+                return self._outbox(command, env["registry"], rest)
+            return self._report(env["registry"], app, args)
         finally:
             env["closer"]()
+
+    def _report(
+        self, registry: Any, app: Any, args: argparse.Namespace
+    ) -> int:
+        if args.schedule:
+            lines = schedule_report(registry, app, args.next)
+        elif args.config:
+            lines = config_report(app)
+        else:
+            lines = task_table(registry, app)
+        for line in lines:
+            self.out(line)
+        return 0
 
     def _parser(self) -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(
@@ -272,6 +287,22 @@ class PTasksCommand:
         self.out(json_dumps(result.result))
         return 0
 
+    # -- relay, outbox -----------------------------------------------------
+
+    def _outbox(self, command: str, registry: Any, rest: list[str]) -> int:
+        # SQLAlchemy, which the outbox needs, is an optional dependency.
+        from ..outbox.commands import (
+            CommandFailed,
+            outbox_command,
+            relay_command,
+        )
+
+        run = relay_command if command == "relay" else outbox_command
+        try:
+            return run(registry, rest, self.out)
+        except CommandFailed as exc:
+            raise CommandError(str(exc), exc.code) from None
+
     # -- dev --------------------------------------------------------------
 
     def _dev(self, args: argparse.Namespace, rest: list[str]) -> int:
@@ -309,6 +340,7 @@ class PTasksCommand:
             web=dev.web,
             worker=dev.worker,
             beat=dev.beat,
+            relay=dev.relay,
             worker_args=dev.worker_args,
             reload_interval=dev.reload_interval,
         )
@@ -330,3 +362,7 @@ def _parse_json(text: str, what: str) -> Any:
             f"{what} {text!r} is not valid JSON ({exc}); quote strings "
             """as '"text"'"""
         ) from None
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m, as ptasks dev runs
+    sys.exit(main())

@@ -13,7 +13,12 @@ from typing import Any
 from ..events import DeferredTaskDropped
 from .states import DROPPED, WAITING
 
-__all__ = ["CommitBatch", "active_transaction", "hold_until_commit"]
+__all__ = [
+    "CommitBatch",
+    "active_transaction",
+    "drop_messages",
+    "hold_until_commit",
+]
 
 
 def active_transaction(request: Any) -> Any:
@@ -64,25 +69,32 @@ class CommitBatch:
     def drop(self) -> None:
         """Forget every message: the transaction did not commit."""
         messages, self.messages = self.messages, []
-        registry = self.app.registry
-        for message in messages:
-            for entry in _drop(message):
-                if registry.has_listeners:
-                    registry.notify(
-                        DeferredTaskDropped(
-                            message.request, entry.task, entry.result
-                        )
-                    )
+        drop_messages(self.app, messages, WAITING)
 
 
-def _drop(message: Any) -> list[Any]:
-    """Mark the waiting tasks of ``message`` dropped; return them."""
+def _drop(message: Any, delivery: str = WAITING) -> list[Any]:
+    """Mark the tasks of ``message`` still ``delivery`` dropped; return
+    them."""
     dropped = []
     for entry in message.entries():
-        if entry.result.delivery == WAITING:
+        if entry.result.delivery == delivery:
             entry.result.delivery = DROPPED
             dropped.append(entry)
     return dropped
+
+
+def drop_messages(app: Any, messages: list[Any], delivery: str) -> None:
+    """The transaction of ``messages`` aborted: those of their tasks still
+    ``delivery`` are dropped, and ``DeferredTaskDropped`` says so."""
+    registry = app.registry
+    for message in messages:
+        for entry in _drop(message, delivery):
+            if registry.has_listeners:
+                registry.notify(
+                    DeferredTaskDropped(
+                        message.request, entry.task, entry.result
+                    )
+                )
 
 
 def hold_until_commit(app: Any, transaction: Any, message: Any) -> None:

@@ -154,10 +154,21 @@ class BrokerPublisher:
     """Publishes with ``apply_async``, so every Celery option applies.
 
     :param app: the :class:`~pyramid_tasks.PyramidCelery` it sends for.
+    :param on_sent: ``on_sent(app, message)`` when a held message of a
+        batch was sent (default: :func:`report_sent`).
+    :param on_failed: ``on_failed(app, message, exc, scope)`` when it was
+        not (default: :func:`report_failed`).
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        on_sent: Any = None,
+        on_failed: Any = None,
+    ) -> None:
         self.app = app
+        self.on_sent = on_sent or report_sent
+        self.on_failed = on_failed or report_failed
 
     def held(self, message: Any) -> None:
         """``message`` now waits for a transaction to commit."""
@@ -221,12 +232,12 @@ class BrokerPublisher:
                             except OperationalError:
                                 raise
                             except Exception as exc:
-                                report_failed(self.app, message, exc, scope)
+                                self.on_failed(self.app, message, exc, scope)
                             else:
                                 buffered.append(message)
                     batch.flush()
                     for message in buffered:
-                        report_sent(self.app, message)
+                        self.on_sent(self.app, message)
         except KombuError:
             # A failed pipeline leaves its delivery uncertain; sending
             # again is Celery's own at-least-once answer to that.
@@ -237,7 +248,7 @@ class BrokerPublisher:
         broker_down = None
         for message in messages:
             if broker_down is not None:
-                report_failed(self.app, message, broker_down)
+                self.on_failed(self.app, message, broker_down, None)
                 continue
             with PublishScope(producer) as scope:
                 try:
@@ -246,11 +257,11 @@ class BrokerPublisher:
                     # Celery already retried per task_publish_retry_policy;
                     # the rest of the batch would only wait to fail too.
                     broker_down = exc
-                    report_failed(self.app, message, exc, scope)
+                    self.on_failed(self.app, message, exc, scope)
                 except Exception as exc:
-                    report_failed(self.app, message, exc, scope)
+                    self.on_failed(self.app, message, exc, scope)
                 else:
-                    report_sent(self.app, message)
+                    self.on_sent(self.app, message)
 
 
 def report_sent(app: Any, message: Any) -> None:

@@ -106,7 +106,8 @@ def defer_task_with_options(
     transaction = _transaction(app, request, after_commit)
     message = Message(task, args, kwargs, options, request=request)
     if transaction is not None:
-        result = _hold(app, transaction, message)
+        result = _waiting_handle(app, message)
+        _wait_for(app, transaction, message)
     else:
         result = _publish_now(app, message)
     if registry.has_listeners:
@@ -129,8 +130,8 @@ def _announce(request: Any, message: Message, result: Any, held: bool) -> None:
     )
 
 
-def _hold(app: Any, transaction: Any, message: Message) -> TaskResult:
-    """Give ``message`` its handle and hold it for the commit."""
+def _waiting_handle(app: Any, message: Message) -> TaskResult:
+    """Check ``message`` and give it its handle, waiting."""
     task, options = message.task, message.options
     check_serializable(task, message.args, message.kwargs, options)
     task_id = options.pop("task_id", None) or uuid()
@@ -138,8 +139,16 @@ def _hold(app: Any, transaction: Any, message: Message) -> TaskResult:
         task_id, task_name=task.name, backend=task.backend
     )
     result.delivery = WAITING
-    hold_until_commit(app, transaction, message)
     return result  # type: ignore[no-any-return]
+
+
+def _wait_for(app: Any, transaction: Any, message: Any) -> None:
+    """Hold ``message`` for the commit: in the transaction's batch, or as
+    a row of the outbox when the application has one."""
+    if app.outbox is not None:
+        app.outbox.store(message.request, transaction, message)
+    else:
+        hold_until_commit(app, transaction, message)
 
 
 def _publish_now(app: Any, message: Message) -> TaskResult:
@@ -172,7 +181,7 @@ def _defer_workflow(
     message = prepare_workflow(request, canvas, options, carried)
     transaction = _transaction(app, request, after_commit)
     if transaction is not None:
-        hold_until_commit(app, transaction, message)
+        _wait_for(app, transaction, message)
     else:
         app.publisher.publish(message)
         for entry in message.entries():

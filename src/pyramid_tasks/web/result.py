@@ -13,7 +13,10 @@ from celery import states
 from celery.result import AsyncResult, GroupResult
 
 from .futures import TaskFuture
-from .states import DROPPED, SENT, WAITING
+from .states import DROPPED, SENT, STORED, WAITING
+
+#: Deliveries after which the result backend knows what happens.
+_ON_ITS_WAY = (SENT, STORED)
 
 __all__ = ["TaskGroupResult", "TaskResult"]
 
@@ -71,34 +74,36 @@ class TaskResult(AsyncResult):
     def done(self) -> bool:
         """Whether the task finished, failed, was revoked or dropped."""
         delivery = self.delivery
-        if delivery == SENT:
-            return self.ready()
+        if delivery in _ON_ITS_WAY:
+            return bool(self.ready())
         return delivery != WAITING
 
     def running(self) -> bool:
         """Whether a worker runs it now (needs ``task_track_started``)."""
-        return self.delivery == SENT and self.state == states.STARTED
+        return self.delivery in _ON_ITS_WAY and self.state == states.STARTED
 
     def cancelled(self) -> bool:
         """Whether the task was dropped before it was sent, or revoked."""
         delivery = self.delivery
-        if delivery == SENT:
-            return self.state == states.REVOKED
+        if delivery in _ON_ITS_WAY:
+            return bool(self.state == states.REVOKED)
         return delivery == DROPPED
 
     def cancel(self) -> bool:
         """Cancel the task; return whether it is (or was) cancelled.
 
-        A task still waiting for the commit is dropped and never sent. A
-        sent task that no worker started yet is revoked (best effort:
-        workers alive now skip it). A started or finished task cannot be
-        cancelled: ``False``.
+        A task still waiting for the commit is dropped and never sent, and
+        one still in the outbox is deleted from it. A sent task that no
+        worker started yet is revoked (best effort: workers alive now skip
+        it). A started or finished task cannot be cancelled: ``False``.
         """
         delivery = self.delivery
-        if delivery == WAITING:
+        if delivery == WAITING or (
+            delivery == STORED and self.app.outbox.cancel(self.id)
+        ):
             self.delivery = DROPPED
             return True
-        if delivery != SENT:
+        if delivery not in _ON_ITS_WAY:
             return delivery == DROPPED
         state = self.state
         if state in states.READY_STATES or state == states.STARTED:

@@ -1,6 +1,6 @@
 """Where a deferred task is on its way to the broker."""
 
-__all__ = ["DROPPED", "FAILED", "SENT", "WAITING"]
+__all__ = ["DROPPED", "FAILED", "SENT", "STORED", "WAITING"]
 
 #: The task message was handed to the broker.
 SENT = "sent"
@@ -10,3 +10,6 @@ WAITING = "waiting"
 DROPPED = "dropped"
 #: The transaction committed but publishing failed after every retry.
 FAILED = "failed"
+#: The task is a row of the outbox, committed with the transaction; the
+#: relay sends it.
+STORED = "stored"
