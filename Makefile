@@ -25,6 +25,7 @@ demo: $(BIN)/python
 test: venv
 	$(BIN)/ruff check src tests examples scripts bench
 	$(BIN)/ruff format --check src tests examples scripts bench
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -n 2 --cov --cov-report=term $(PYTEST_ARGS)
 
 ## Plain Celery vs pyramid_tasks side by side; report in bench/results/.

@@ -56,7 +56,7 @@ def tasks_setup() -> Callable[[Any], Any] | None:
 
 
 @pytest.fixture
-def tasks_app(tasks_settings, tasks_setup):
+def tasks_app(tasks_settings: Any, tasks_setup: Any) -> Any:
     """The application (:class:`pyramid_tasks.testing.TasksApp`)."""
     from pyramid.config import Configurator
 
@@ -70,7 +70,7 @@ def tasks_app(tasks_settings, tasks_setup):
 
 
 @pytest.fixture
-def captured_tasks(tasks_app) -> Iterator[Any]:
+def captured_tasks(tasks_app: Any) -> Iterator[Any]:
     """Tasks deferred by ``tasks_app`` are recorded, not sent."""
     from pyramid_tasks.testing import capture_tasks
 
@@ -79,7 +79,7 @@ def captured_tasks(tasks_app) -> Iterator[Any]:
 
 
 @pytest.fixture
-def inline_tasks(tasks_app) -> Iterator[Any]:
+def inline_tasks(tasks_app: Any) -> Iterator[Any]:
     """Tasks deferred by ``tasks_app`` run once their request finished."""
     from pyramid_tasks.testing import capture_tasks
 
@@ -88,7 +88,7 @@ def inline_tasks(tasks_app) -> Iterator[Any]:
 
 
 @pytest.fixture
-def tasks_worker(tasks_app) -> Iterator[Any]:
+def tasks_worker(tasks_app: Any) -> Iterator[Any]:
     """A real Celery worker for ``tasks_app``, consuming in a thread."""
     from pyramid_tasks.testing import worker_thread
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from celery import Celery, Task
 from celery.result import AsyncResult, GroupResult
@@ -73,12 +73,17 @@ class PyramidCelery(Celery):
     @cached_property
     def AsyncResult(self) -> type[AsyncResult]:  # noqa: N802 (Celery's name)
         """Task handles are :attr:`result_class` instances."""
-        return self.subclass_with_self(self.result_class)
+        return cast(
+            "type[AsyncResult]", self.subclass_with_self(self.result_class)
+        )
 
     @cached_property
     def GroupResult(self) -> type[GroupResult]:  # noqa: N802 (Celery's name)
         """Group handles are :attr:`group_result_class` instances."""
-        return self.subclass_with_self(self.group_result_class)
+        return cast(
+            "type[GroupResult]",
+            self.subclass_with_self(self.group_result_class),
+        )
 
     def lookup_task(self, func_or_name: Callable[..., Any] | str) -> Task:
         """Return the task registered for a function or under a name (or
@@ -114,4 +119,4 @@ def get_celery_app(registry: Any) -> PyramidCelery:
     :raises zope.interface.interfaces.ComponentLookupError: pyramid_tasks
         is not included.
     """
-    return registry.getUtility(ICeleryApp)
+    return cast(PyramidCelery, registry.getUtility(ICeleryApp))

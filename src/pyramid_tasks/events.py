@@ -18,11 +18,18 @@ class BeforeDeferTask:
     :ivar options: the ``apply_async`` options, a mutable dict.
     """
 
-    def __init__(self, request, task, args, kwargs, options) -> None:
+    def __init__(
+        self,
+        request: Any,
+        task: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: dict[str, Any],
+    ) -> None:
         self.request = request
         self.task = task
         self.task_name: str = task.name
-        self.args: tuple = args
+        self.args: tuple[Any, ...] = args
         self.kwargs: dict[str, Any] = kwargs
         self.options: dict[str, Any] = options
 
@@ -37,7 +44,10 @@ class CeleryWorkerProcessInit:
     :ivar registry: the application registry.
     """
 
-    def __init__(self, registry) -> None:
+    def __init__(
+        self,
+        registry: Any,
+    ) -> None:
         self.registry = registry
 
 
@@ -57,12 +67,19 @@ class DeferredTaskPublishFailed:
     """
 
     def __init__(
-        self, registry, task_name, task_id, args, kwargs, options, exception
+        self,
+        registry: Any,
+        task_name: str,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: dict[str, Any],
+        exception: BaseException,
     ) -> None:
         self.registry = registry
         self.task_name: str = task_name
         self.task_id: str = task_id
-        self.args: tuple = args
+        self.args: tuple[Any, ...] = args
         self.kwargs: dict[str, Any] = kwargs
         self.options: dict[str, Any] = options
         self.exception: BaseException = exception
@@ -88,11 +105,11 @@ class TaskDeferred:
 
     def __init__(
         self,
-        request,
-        task,
-        result,
+        request: Any,
+        task: Any,
+        result: Any,
         after_commit: bool,
-        args: tuple = (),
+        args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
         options: dict[str, Any] | None = None,
     ) -> None:
@@ -102,13 +119,18 @@ class TaskDeferred:
         self.task_id: str = result.id
         self.result = result
         self.after_commit: bool = after_commit
-        self.args: tuple = args
+        self.args: tuple[Any, ...] = args
         self.kwargs: dict[str, Any] = {} if kwargs is None else kwargs
         self.options: dict[str, Any] = {} if options is None else options
 
 
 class _HeldTaskEvent:
-    def __init__(self, request, task, result) -> None:
+    def __init__(
+        self,
+        request: Any,
+        task: Any,
+        result: Any,
+    ) -> None:
         self.request = request
         self.task = task
         self.task_name: str = task.name
@@ -146,7 +168,11 @@ class TaskRunEvent:
     :ivar task_name: the task's registered name.
     """
 
-    def __init__(self, request, task) -> None:
+    def __init__(
+        self,
+        request: Any,
+        task: Any,
+    ) -> None:
         self.request = request
         self.task = task
         self.task_name: str = task.name
@@ -163,7 +189,12 @@ class TaskSucceeded(TaskRunEvent):
     :ivar result: the value it returned.
     """
 
-    def __init__(self, request, task, result) -> None:
+    def __init__(
+        self,
+        request: Any,
+        task: Any,
+        result: Any,
+    ) -> None:
         super().__init__(request, task)
         self.result = result
 
@@ -174,7 +205,12 @@ class TaskFailed(TaskRunEvent):
     :ivar exception: the error.
     """
 
-    def __init__(self, request, task, exception) -> None:
+    def __init__(
+        self,
+        request: Any,
+        task: Any,
+        exception: BaseException,
+    ) -> None:
         super().__init__(request, task)
         self.exception: BaseException = exception
 
@@ -186,7 +222,13 @@ class TaskRetried(TaskRunEvent):
     :ivar reason: Celery's :class:`~celery.exceptions.Retry` instance.
     """
 
-    def __init__(self, request, task, exception, reason) -> None:
+    def __init__(
+        self,
+        request: Any,
+        task: Any,
+        exception: BaseException | None,
+        reason: Any,
+    ) -> None:
         super().__init__(request, task)
         self.exception: BaseException | None = exception
         self.reason = reason
@@ -199,7 +241,11 @@ class CeleryWorkerReady:
     :ivar consumer: Celery's consumer, ``None`` in some embedded workers.
     """
 
-    def __init__(self, registry, consumer=None) -> None:
+    def __init__(
+        self,
+        registry: Any,
+        consumer: Any = None,
+    ) -> None:
         self.registry = registry
         self.consumer = consumer
 
@@ -210,5 +256,8 @@ class CeleryWorkerShutdown:
     :ivar registry: the application registry.
     """
 
-    def __init__(self, registry) -> None:
+    def __init__(
+        self,
+        registry: Any,
+    ) -> None:
         self.registry = registry

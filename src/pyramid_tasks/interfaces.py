@@ -47,7 +47,7 @@ class ITaskDeliveryState(Interface):
     state, and ``"queued"`` when none answers.
     """
 
-    def state_of(task_id):
+    def state_of(task_id: str) -> str | None:
         """The state of the task ``task_id`` (a short lower-case word
         such as ``"stored"``), or ``None`` if this one does not know it."""
 

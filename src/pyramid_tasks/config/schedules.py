@@ -16,7 +16,7 @@ so an entry and a periodic task of the same name made in code conflict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 import difflib
@@ -159,7 +159,13 @@ def _parse_entry(name: str, values: dict[str, Any]) -> ScheduleEntry:
     return entry
 
 
-def _json(values, field, kind, label, fail) -> Any:
+def _json(
+    values: Mapping[str, Any],
+    field: str,
+    kind: type,
+    label: str,
+    fail: Callable[[str], Exception],
+) -> Any:
     text = values.get(field)
     if text is None or text == "":
         return kind()

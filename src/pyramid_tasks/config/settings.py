@@ -10,7 +10,7 @@ actions, so later ``config.add_settings`` calls count.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import difflib
 import json
 import math
@@ -148,7 +148,7 @@ def _as_list(text: str) -> list[str]:
     return [item for item in items if item]
 
 
-def _as_dict(text: str) -> dict:
+def _as_dict(text: str) -> dict[str, Any]:
     value = json.loads(text) if text else {}
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object")
@@ -159,7 +159,7 @@ def _as_is(text: str) -> str:
     return text
 
 
-_CONVERTERS = {
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
     "string": _as_is,
     "str": _as_is,
     "any": _as_is,

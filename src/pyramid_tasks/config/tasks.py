@@ -119,7 +119,7 @@ def _default_name(config: Any, func: Any) -> str:
             "register_task(..., name=...)"
         )
     app = config.registry.celery_app
-    return gen_task_name(app, target.__name__, target.__module__)
+    return str(gen_task_name(app, target.__name__, target.__module__))
 
 
 def _header(name: str, func: Callable[..., Any]) -> Callable[..., None]:

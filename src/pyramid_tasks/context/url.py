@@ -40,7 +40,7 @@ def public_environ(public_url: str | None) -> dict[str, Any]:
     base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
     environ = Request.blank("/", base_url=base).environ
     environ.pop("wsgi.input", None)
-    return environ
+    return dict(environ)
 
 
 def capture_url(environ: dict[str, Any]) -> list[str] | None:

@@ -73,7 +73,9 @@ class _Records:
     by_id: dict[str, TaskRecord] = field(default_factory=dict)
 
 
-def describe_arguments(task: Any, args: tuple, kwargs: dict) -> str:
+def describe_arguments(
+    task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> str:
     """``name=value, ...`` of a task's arguments, secrets masked.
 
     Arguments are named by the task function's signature when they fit
@@ -90,7 +92,9 @@ def describe_arguments(task: Any, args: tuple, kwargs: dict) -> str:
     return ", ".join(parts)
 
 
-def _named(task: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
+def _named(
+    task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[tuple[str, Any]]:
     """Each argument with the name of its parameter ("" for ``*args``)."""
     signature = inspect.signature(task.original_func)
     params = list(signature.parameters.values())[1:]
@@ -107,7 +111,7 @@ def _named(task: Any, args: tuple, kwargs: dict) -> list[tuple[str, Any]]:
     return named
 
 
-class TasksPanel(DebugPanel):  # type: ignore[misc]
+class TasksPanel(DebugPanel):
     """The tasks deferred during the request; their count is the
     subtitle."""
 
@@ -120,7 +124,7 @@ class TasksPanel(DebugPanel):  # type: ignore[misc]
         self.records = request.environ[RECORDS_KEY] = _Records()
 
     @property
-    def nav_subtitle(self) -> str:  # type: ignore[override]
+    def nav_subtitle(self) -> str:
         return str(len(self.records.tasks))
 
     def render_vars(self, request: Any) -> dict[str, Any]:

@@ -71,6 +71,7 @@ def _insert_once(
 ) -> bool:
     """Insert the row unless its key is there; return whether it was not."""
     dialect = session.get_bind().dialect.name
+    statement: sa.Insert
     if dialect == "postgresql":
         statement = postgresql.insert(table).on_conflict_do_nothing()
     elif dialect == "sqlite":

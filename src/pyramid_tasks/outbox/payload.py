@@ -21,7 +21,7 @@ from ..web.canvas import CanvasMessage
 try:
     from opentelemetry import propagate
 except ImportError:  # pragma: no cover - OpenTelemetry is optional
-    propagate = None
+    propagate = None  # type: ignore[assignment]
 
 __all__ = ["decode", "encode"]
 
@@ -60,7 +60,7 @@ def _absolute(options: dict[str, Any], now: datetime) -> None:
         options["eta"] = now + timedelta(seconds=countdown)
     expires = options.get("expires")
     if isinstance(expires, numbers.Real) and not isinstance(expires, bool):
-        options["expires"] = now + timedelta(seconds=expires)
+        options["expires"] = now + timedelta(seconds=float(expires))
 
 
 def _trace(options: dict[str, Any]) -> None:

@@ -246,6 +246,7 @@ def _failed(
 
 
 def _report_dead(app: Any, row: _Row) -> None:
+    assert row.error is not None  # a row dies of a failed send
     registry = app.registry
     registry.notify(
         DeferredTaskPublishFailed(

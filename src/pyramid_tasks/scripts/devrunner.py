@@ -16,7 +16,7 @@ Nothing here ever runs inside a web request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 import contextlib
 import os
 import shlex
@@ -65,7 +65,7 @@ def run(
     :func:`supervise` in a fresh process. ``start_reloader`` replaces
     :func:`hupper.start_reloader` in tests.
     """
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "config_uri": config_uri,
         "config_vars": list(config_vars),
         "web": web,
@@ -93,7 +93,7 @@ def run(
 class ReloaderLogger(DefaultLogger):
     """hupper's own messages, labelled like the supervisor's."""
 
-    def _out(self, level, msg: str) -> None:
+    def _out(self, level: Any, msg: str) -> None:
         super()._out(level, f"{'ptasks'.ljust(_LABEL_WIDTH)} | {msg}")
 
 
@@ -229,8 +229,8 @@ def _needed(
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event):
-    def handler(signum, frame) -> None:
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    def handler(signum: int, frame: Any) -> None:
         stop.set()
 
     previous = {
@@ -256,7 +256,7 @@ class ProcessGroup:
     def __init__(self, out: IO[str], timeout: float = STOP_TIMEOUT) -> None:
         self.out = out
         self.timeout = timeout
-        self.children: dict[str, subprocess.Popen] = {}
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stopping = False
@@ -267,7 +267,7 @@ class ProcessGroup:
             self.out.write(f"{name.ljust(_LABEL_WIDTH)} | {text}\n")
             self.out.flush()
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         """Start ``argv`` as the child ``name``."""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         proc = subprocess.Popen(
@@ -287,7 +287,8 @@ class ProcessGroup:
         self._threads.append(thread)
         return proc
 
-    def _copy(self, name: str, proc: subprocess.Popen) -> None:
+    def _copy(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None  # started with stdout=PIPE
         for raw in iter(proc.stdout.readline, b""):
             self.say(name, raw.decode("utf-8", "replace").rstrip("\r\n"))
         code = proc.wait()
@@ -312,7 +313,9 @@ class ProcessGroup:
             thread.join(2)
 
 
-def _signal_groups(procs: Iterable[subprocess.Popen], signum: int) -> None:
+def _signal_groups(
+    procs: Iterable[subprocess.Popen[bytes]], signum: int
+) -> None:
     for proc in procs:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signum)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 import os
-from typing import Any
+from typing import Any, cast
 
 from celery import Celery, signals
 import click
@@ -113,7 +113,7 @@ def load_celery_app(
             f"{config_uri} does not configure pyramid_tasks: add "
             "'pyramid.includes = pyramid_tasks' or config.include"
         )
-    return celery_app
+    return cast(PyramidCelery, celery_app)
 
 
 def _has_logging(config_uri: str) -> bool:

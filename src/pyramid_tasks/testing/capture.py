@@ -260,7 +260,7 @@ class TaskCapture:
 
 @contextlib.contextmanager
 def capture_tasks(
-    target, inline: bool = False, raise_errors: bool = True
+    target: Any, inline: bool = False, raise_errors: bool = True
 ) -> Iterator[TaskCapture]:
     """Capture the tasks deferred by an application while in the block.
 

@@ -129,9 +129,10 @@ class CapturedTask:
             state, retval = retried.state, retried.result
             traceback = retried.traceback
         else:
-            state = "SUCCESS" if traced.info is None else traced.info.state
-        self._store(state, retval, traceback)
-        return self.outcome.get(propagate=True, disable_sync_subtasks=False)
+            info = traced.info
+            state = "SUCCESS" if info is None else info.state
+        outcome = self._store(state, retval, traceback)
+        return outcome.get(propagate=True, disable_sync_subtasks=False)
 
     def _task_request(self) -> dict[str, Any]:
         """Celery's task request, as a worker makes it from the message."""
@@ -166,10 +167,10 @@ class CapturedTask:
         context.update(headers)
         return context
 
-    def _store(self, state: str, retval: Any, traceback: Any) -> None:
+    def _store(self, state: str, retval: Any, traceback: Any) -> EagerResult:
         """Keep the outcome of the run: the tracer has stored it in the
         backend, as a worker does; the caller's handle gets it too."""
-        self.outcome = EagerResult(
+        outcome = self.outcome = EagerResult(
             self.id, retval, state, traceback=traceback, name=self.name
         )
         # Settle the caller's handle (and its future) as a worker would.
@@ -182,6 +183,7 @@ class CapturedTask:
                 "children": [],
             }
         )
+        return outcome
 
     def __repr__(self) -> str:
         arguments = [repr(a) for a in self.args] + [

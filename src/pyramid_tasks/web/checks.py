@@ -23,7 +23,8 @@ import numbers
 from typing import Any
 
 from celery import Task
-from kombu import Exchange, Queue, compression
+from kombu import compression
+from kombu.entity import Exchange, Queue
 from kombu.exceptions import SerializerNotInstalled
 from kombu.serialization import dumps
 

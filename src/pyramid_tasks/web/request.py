@@ -8,7 +8,7 @@ view does.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 from celery.canvas import Signature
 from celery.utils import uuid
@@ -40,7 +40,7 @@ __all__ = [
 #: Options holding the signatures a message starts when it is done.
 _NESTED = frozenset(("chain", "chord", "link", "link_error"))
 
-TaskOrWorkflow = Callable[..., Any] | str | Signature
+TaskOrWorkflow: TypeAlias = "Callable[..., Any] | str | Signature"
 
 
 def defer_task(
@@ -83,7 +83,10 @@ def defer_task_with_options(
                 "A workflow takes no arguments of its own: give them to its "
                 "signatures"
             )
-        return _defer_workflow(request, func_or_name, after_commit, options)
+        return cast(
+            TaskResult,
+            _defer_workflow(request, func_or_name, after_commit, options),
+        )
     registry = request.registry
     # The documented shortcut to the app set by config.set_celery_app.
     app = registry.celery_app
@@ -233,7 +236,7 @@ def task_signature(
                 f"Task {task.name!r} cannot take these arguments: {exc} "
                 f"(the task takes {signature})"
             ) from None
-    return task.signature(args, kwargs)  # type: ignore[no-any-return]
+    return cast(Signature, task.signature(args, kwargs))
 
 
 def get_task_result(request: Any, task_id: str) -> TaskResult:

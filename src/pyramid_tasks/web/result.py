@@ -7,7 +7,7 @@ from concurrent.futures import Future
 from functools import cached_property
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from celery import states
 from celery.result import AsyncResult, GroupResult
@@ -107,7 +107,7 @@ class TaskResult(AsyncResult):
             return delivery == DROPPED
         state = self.state
         if state in states.READY_STATES or state == states.STARTED:
-            return state == states.REVOKED
+            return bool(state == states.REVOKED)
         self.revoke()
         return True
 
@@ -119,7 +119,7 @@ class TaskResult(AsyncResult):
         :raises concurrent.futures.InvalidStateError: it still waits for
             the transaction to commit.
         """
-        return self.future.exception(timeout)
+        return cast("BaseException | None", self.future.exception(timeout))
 
     def add_done_callback(self, fn: Callable[[TaskResult], Any]) -> None:
         """Call ``fn(handle)`` once the task is done, in the poller thread
@@ -183,7 +183,7 @@ class TaskGroupResult(GroupResult):
         left = [len(futures)]
         lock = threading.Lock()
 
-        def one_done(_future: Future) -> None:
+        def one_done(_future: Future[Any]) -> None:
             with lock:
                 left[0] -= 1
                 last = left[0] == 0

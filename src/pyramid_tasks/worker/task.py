@@ -28,7 +28,7 @@ __all__ = ["PYRAMID_REQUEST", "PyramidTask", "notifies_task_runs"]
 PYRAMID_REQUEST = "pyramid_request"
 
 
-class PyramidTask(Task):  # type: ignore[misc]
+class PyramidTask(Task):
     """Base class of every task registered with ``config.register_task``.
 
     ``run`` builds a fresh Pyramid request from the application's request
@@ -47,7 +47,7 @@ class PyramidTask(Task):  # type: ignore[misc]
     derived_func: Callable[..., Any]
     derivers: list[str]
 
-    def apply_async(  # type: ignore[override]
+    def apply_async(
         self,
         args: Any = None,
         kwargs: Any = None,
