@@ -25,6 +25,7 @@ LAYERS = {
     "exceptions": 0,
     "events": 0,
     "redact": 0,
+    "stopping": 0,
     "application": 1,
     "context": 1,
     "web": 2,

@@ -44,10 +44,7 @@ class CeleryWorkerProcessInit:
     :ivar registry: the application registry.
     """
 
-    def __init__(
-        self,
-        registry: Any,
-    ) -> None:
+    def __init__(self, registry: Any) -> None:
         self.registry = registry
 
 
@@ -125,12 +122,7 @@ class TaskDeferred:
 
 
 class _HeldTaskEvent:
-    def __init__(
-        self,
-        request: Any,
-        task: Any,
-        result: Any,
-    ) -> None:
+    def __init__(self, request: Any, task: Any, result: Any) -> None:
         self.request = request
         self.task = task
         self.task_name: str = task.name
@@ -168,11 +160,7 @@ class TaskRunEvent:
     :ivar task_name: the task's registered name.
     """
 
-    def __init__(
-        self,
-        request: Any,
-        task: Any,
-    ) -> None:
+    def __init__(self, request: Any, task: Any) -> None:
         self.request = request
         self.task = task
         self.task_name: str = task.name
@@ -189,12 +177,7 @@ class TaskSucceeded(TaskRunEvent):
     :ivar result: the value it returned.
     """
 
-    def __init__(
-        self,
-        request: Any,
-        task: Any,
-        result: Any,
-    ) -> None:
+    def __init__(self, request: Any, task: Any, result: Any) -> None:
         super().__init__(request, task)
         self.result = result
 
@@ -206,10 +189,7 @@ class TaskFailed(TaskRunEvent):
     """
 
     def __init__(
-        self,
-        request: Any,
-        task: Any,
-        exception: BaseException,
+        self, request: Any, task: Any, exception: BaseException
     ) -> None:
         super().__init__(request, task)
         self.exception: BaseException = exception
@@ -241,11 +221,7 @@ class CeleryWorkerReady:
     :ivar consumer: Celery's consumer, ``None`` in some embedded workers.
     """
 
-    def __init__(
-        self,
-        registry: Any,
-        consumer: Any = None,
-    ) -> None:
+    def __init__(self, registry: Any, consumer: Any = None) -> None:
         self.registry = registry
         self.consumer = consumer
 
@@ -256,8 +232,5 @@ class CeleryWorkerShutdown:
     :ivar registry: the application registry.
     """
 
-    def __init__(
-        self,
-        registry: Any,
-    ) -> None:
+    def __init__(self, registry: Any) -> None:
         self.registry = registry

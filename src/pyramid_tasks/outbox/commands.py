@@ -9,17 +9,16 @@ dead rows, ``outbox retry`` puts dead rows back.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
-import contextlib
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
-import signal
 import threading
 from typing import Any
 
 import sqlalchemy as sa
 
 from ..interfaces import IOutbox
+from ..stopping import stop_on_signals
 from .relay import Relay, check_database, first_line
 
 __all__ = ["CommandFailed", "outbox_command", "relay_command"]
@@ -76,26 +75,10 @@ def relay_command(
         return 0
     out(f"relay {relay.name} on {outbox.table.name}")
     stop = threading.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         relay.run(stop)
     out("relay stopped")
     return 0
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    previous = {
-        signum: signal.signal(signum, handler)
-        for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 def outbox_command(

@@ -16,7 +16,7 @@ Nothing here ever runs inside a web request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 import contextlib
 import os
 import shlex
@@ -34,6 +34,7 @@ from pyramid import paster
 from pyramid.scripts.common import parse_vars
 
 from ..interfaces import ICeleryApp, IOutbox
+from ..stopping import stop_on_signals
 
 __all__ = ["PROCESSES", "ProcessGroup", "dev_commands", "run", "supervise"]
 
@@ -178,7 +179,7 @@ def supervise(
     """
     out = out or sys.stdout
     stop = threading.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         path = os.path.abspath(config_uri.partition("#")[0])
         if hupper.is_active():
             hupper.get_reloader().watch_files([path])
@@ -226,22 +227,6 @@ def _needed(
     if relay and (outbox is None or outbox.relay_settings.in_worker):
         relay = False
     return beat, relay
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    previous = {
-        signum: signal.signal(signum, handler)
-        for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 class ProcessGroup:
