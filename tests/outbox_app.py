@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 import zope.sqlalchemy
 
-from services import broker_settings
+from services import Veto, broker_settings
 
 metadata = sa.MetaData()
 items = sa.Table(
@@ -50,29 +50,6 @@ def record(request, *args):
     return request.dbsession.execute(
         sa.select(items.c.value).where(items.c.id == args[-1])
     ).scalar()
-
-
-class Veto:
-    """A data manager refusing to commit, asked before the database."""
-
-    transaction_manager = None
-    key = "!veto"
-
-    def sortKey(self):  # noqa: N802 - the data manager API
-        return self.key
-
-    def tpc_begin(self, transaction):
-        pass
-
-    commit = tpc_begin
-
-    def tpc_vote(self, transaction):
-        raise RuntimeError("vetoed")
-
-    def abort(self, transaction):
-        pass
-
-    tpc_abort = tpc_finish = abort
 
 
 def add_item(request):

@@ -397,3 +397,33 @@ def private_database(kind: str, directory: str):
                 f"DROP DATABASE IF EXISTS {quote}{name}{quote}{force}"
             )
         admin.dispose()
+
+
+class Veto:
+    """A data manager refusing to commit. Its sort key places it among
+    the transaction's others: ``"!veto"`` before zope.sqlalchemy's (the
+    database never commits), ``"~veto"`` after it (the database has
+    committed when the vote fails)."""
+
+    transaction_manager = None
+    key = "!veto"
+
+    def __init__(self, key: str | None = None) -> None:
+        if key is not None:
+            self.key = key
+
+    def sortKey(self):  # noqa: N802 - the data manager API
+        return self.key
+
+    def tpc_begin(self, transaction):
+        pass
+
+    commit = tpc_begin
+
+    def tpc_vote(self, transaction):
+        raise RuntimeError("vetoed")
+
+    def abort(self, transaction):
+        pass
+
+    tpc_abort = tpc_finish = abort
