@@ -100,8 +100,10 @@ def configure(
     config.add_request_method(dbsession, "dbsession", reify=True)
     config.set_task_outbox(session or (lambda request: request.dbsession))
     config.register_task(record, name="record")
-    config.register_task(tick, name="tick")
-    config.register_task(tick, name="tick_once", idempotent=True)
+    config.register_task(tick, name="tick", ignore_result=True)
+    config.register_task(
+        tick, name="tick_once", idempotent=True, ignore_result=True
+    )
     config.add_route("items", "/items")
     config.add_view(add_item, route_name="items", renderer="json")
     config.add_route("ticks", "/ticks")

@@ -37,9 +37,9 @@ from services import (  # noqa: E402
     unique,
 )
 
-REQUESTS = 30
-ROWS = 400
-WORKER = ("--pool", "threads", "-c", "4")
+REQUESTS = 50
+ROWS = 1000
+WORKER = ("--pool", "threads", "-c", "8")
 WORKER_FLAGS = ("--without-gossip", "--without-mingle", "--without-heartbeat")
 
 
