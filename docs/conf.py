@@ -9,7 +9,7 @@ import pylons_sphinx_themes
 
 project = "pyramid_tasks"
 author = "the pyramid_tasks authors"
-copyright = "the pyramid_tasks authors"  # noqa: A001 (Sphinx's name)
+copyright = "the pyramid_tasks authors"
 release = _version("pyramid-tasks")
 version = ".".join(release.split(".")[:2])
 
