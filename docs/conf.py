@@ -26,6 +26,8 @@ nitpicky = False
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# Types only next to the parameters a docstring describes.
+autodoc_typehints_description_target = "documented"
 autodoc_typehints_format = "short"
 
 # No network here: cross-references to Python's, Pyramid's and Celery's
