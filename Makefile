@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test lint demo bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: venv
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -n 2 --cov --cov-report=term $(PYTEST_ARGS)
 
+## The documentation site (Sphinx, warnings as errors) in docs/_build/html.
+docs: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 ## Plain Celery vs pyramid_tasks side by side; report in bench/results/.
 bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
@@ -37,4 +42,4 @@ lint: venv
 	$(BIN)/ruff format --check src tests examples scripts bench
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .coverage*
+	rm -rf $(VENV) build dist docs/_build *.egg-info .pytest_cache .coverage*
