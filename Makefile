@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo bench docs clean
+.PHONY: venv test lint demo bench docs matrix matrix-ci dist sdist-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,36 @@ docs: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[docs]"
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
+## The version matrix (noxfile.py): Python 3.10-3.13, each with the lowest
+## and the newest Celery and Pyramid. Pythons are found on PATH or pyenv.
+PYENV_BINS := $(wildcard $(HOME)/.pyenv/versions/3.1[0-3]*/bin)
+empty :=
+NOX := PATH="$(subst $(empty) ,:,$(PYENV_BINS)):$$PATH" $(BIN)/nox
+MATRIX_CI := tests-3.10(deps='lowest') tests-3.13(deps='newest')
+
+$(BIN)/nox: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev]"
+
+matrix: $(BIN)/nox
+	$(NOX) -s tests $(if $(NOX_ARGS),-- $(NOX_ARGS))
+
+## CI's part of the matrix: the oldest and the newest leg, without the
+## long process proofs (make test runs those).
+matrix-ci: $(BIN)/nox
+	$(NOX) $(foreach s,$(MATRIX_CI),-s "$(s)") -- -m "not proof"
+
+## An sdist and a wheel in dist/, checked by twine.
+dist: $(BIN)/nox
+	rm -rf dist
+	$(BIN)/python -m build -q
+	$(BIN)/twine check --strict dist/*
+
+## The sdist runs its own test suite, unpacked in a temporary directory.
+sdist-test: dist
+	rm -rf build/sdist-test && mkdir -p build/sdist-test
+	tar -xzf dist/*.tar.gz -C build/sdist-test
+	cd build/sdist-test/pyramid_tasks-* && $(MAKE) test PYTHON=$(abspath $(BIN)/python)
+
 ## Plain Celery vs pyramid_tasks side by side; report in bench/results/.
 bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
@@ -42,4 +72,4 @@ lint: venv
 	$(BIN)/ruff format --check src tests examples scripts bench
 
 clean:
-	rm -rf $(VENV) build dist docs/_build *.egg-info .pytest_cache .coverage*
+	rm -rf $(VENV) .nox build dist docs/_build *.egg-info .pytest_cache .coverage*

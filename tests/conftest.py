@@ -68,3 +68,11 @@ def sigterm_ignored():
         yield ignore
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the long real-process proofs (``test_proof_*`` modules) as
+    ``proof``, which ``make matrix-ci`` leaves to ``make test``."""
+    for item in items:
+        if item.path.name.startswith("test_proof_"):
+            item.add_marker(pytest.mark.proof)
