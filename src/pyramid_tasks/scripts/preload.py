@@ -21,6 +21,7 @@ from pyramid.scripts.common import parse_vars
 from ..application import PyramidCelery
 from ..interfaces import ICeleryApp
 from ..redact import redact_urls
+from .loaderror import load_error_message
 
 __all__ = ["make_cli_app", "load_celery_app", "INI_ENVVAR"]
 
@@ -102,10 +103,7 @@ def load_celery_app(
             _keep_ini_logging()
         wsgi_app = get_app(config_uri, options=options)
     except Exception as exc:
-        raise IniError(
-            f"Cannot load {config_uri}: {type(exc).__name__}: "
-            f"{redact_urls(exc)}"
-        ) from exc
+        raise IniError(load_error_message(config_uri, exc)) from exc
     registry = getattr(wsgi_app, "registry", None)
     celery_app = registry.queryUtility(ICeleryApp) if registry else None
     if celery_app is None:
