@@ -26,6 +26,7 @@ LAYERS = {
     "events": 0,
     "redact": 0,
     "stopping": 0,
+    "quiet": 0,
     "application": 1,
     "context": 1,
     "web": 2,

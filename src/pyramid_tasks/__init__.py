@@ -10,6 +10,9 @@ requests of tasks ``report_progress``.
 
 from typing import Any
 
+# First: it imports pkg_resources, before Pyramid does, without
+# setuptools' deprecation warning.
+from . import quiet  # noqa: F401
 from .application import PyramidCelery
 from .config.celeryapp import (
     configure_celery_app,

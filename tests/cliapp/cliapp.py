@@ -1,11 +1,15 @@
 """A small Pyramid app loaded from an ini file by the CLI tests."""
 
+import logging
 import os
 
 from pyramid.config import Configurator
 
+log = logging.getLogger(__name__)
+
 
 def greet(request, who):
+    log.info("greeting %s", who)
     return f"{request.registry.settings['greeting']} {who} from {os.getpid()}"
 
 

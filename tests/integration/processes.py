@@ -76,3 +76,41 @@ def stop(proc, timeout: float = 10) -> None:
 
 def celery(*args: str) -> list[str]:
     return [os.path.join(BIN, "celery"), *args]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not within {timeout}s")
+        time.sleep(0.1)
+
+
+def stop_pidfile(path, timeout: float = 20) -> None:
+    """Stop the detached process whose id ``path`` holds, if it runs.
+
+    A detached worker is not our child: TERM it (a warm shutdown), then
+    KILL it when it does not exit in time. Start it with ``-P solo``, so
+    it has no pool processes to outlive it.
+    """
+    try:
+        with open(path) as pidfile:
+            pid = int(pidfile.read())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    try:
+        wait_until(lambda: not pid_alive(pid), timeout, f"exit of {pid}")
+    except AssertionError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

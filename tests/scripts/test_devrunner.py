@@ -211,6 +211,8 @@ def test_dev_runs_web_worker_and_beat_reloads_and_stops_them(tmp_path):
         assert proc.wait(timeout=30) == 0, output.text()
         assert [pid for pid in seen if alive(pid)] == []
         assert "ptasks | stopped worker" in output.text()
+        # pserve too is kept from printing setuptools' pkg_resources warning.
+        assert "UserWarning" not in output.text()
     finally:
         kill_all([proc.pid, *seen])
         proc.wait(timeout=10)
@@ -236,6 +238,21 @@ def test_commands_start_pserve_and_celery_with_the_ini():
     }
     only = devrunner.dev_commands("dev.ini", web=False, worker=False)
     assert only == {"beat": [*celery, "beat", *ini[:2], *ini[4:]]}
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("", "{ignore}"),
+        (
+            "default,error::RuntimeWarning",
+            "default,error::RuntimeWarning,{ignore}",
+        ),
+    ],
+)
+def test_children_ignore_only_the_pkg_resources_warning(given, expected):
+    ignore = "ignore:pkg_resources is deprecated as an API:UserWarning"
+    assert devrunner._quiet(given) == expected.format(ignore=ignore)
 
 
 def test_a_group_prefixes_output_and_stops_every_child():

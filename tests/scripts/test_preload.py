@@ -2,6 +2,7 @@
 
 import logging
 import os
+import sys
 
 import pytest
 
@@ -205,3 +206,82 @@ def test_bad_ini_vars_do_not_show_passwords(tmp_path):
         load_celery_app(str(ini), ["amqp://u:hunter2@mq//"])
 
     assert "hunter2" not in info.value.message
+
+
+def _ini_logging_is_kept():
+    from celery import signals
+
+    from pyramid_tasks.scripts.preload import _ini_logging_is_set_up
+
+    responses = signals.setup_logging.send(sender=None)
+    return _ini_logging_is_set_up in [receiver for receiver, _ in responses]
+
+
+def test_a_logfile_on_the_command_line_lets_celery_set_up_logging(
+    tmp_path, monkeypatch
+):
+    import types
+
+    import click
+
+    from pyramid_tasks.scripts.preload import _on_preload
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    ini = write_ini(tmp_path, MAIN, ini_logging("INI"))
+    load_celery_app(ini, ["who=x"])
+    assert _ini_logging_is_kept()
+    with click.Context(click.Command("worker"), obj=types.SimpleNamespace()):
+        ctx = click.get_current_context()
+        ctx.params["logfile"] = str(tmp_path / "worker.log")
+        _on_preload(
+            app=make_cli_app(), options={"ini": ini, "ini_var": ["who=x"]}
+        )
+    assert isinstance(ctx.obj.app, PyramidCelery)
+    # The ini's logging is set up, and Celery may set up its own on top.
+    (handler,) = root.handlers
+    assert handler.formatter._fmt == "INI %(levelname)s %(message)s"
+    assert not _ini_logging_is_kept()
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["--ini", "x.ini"], "--ini"),
+        (["--ini=x.ini", "--ini-var", "a=b"], "--ini-var"),
+    ],
+)
+def test_multi_refuses_options_given_with_a_space(
+    argv, option, monkeypatch, capsys
+):
+    import click
+
+    from pyramid_tasks.scripts.preload import _on_preload
+
+    monkeypatch.setattr(sys, "argv", ["celery", "multi", "start", "w1", *argv])
+    with click.Context(click.Command("multi")):
+        with pytest.raises(SystemExit) as info:
+            _on_preload(app=make_cli_app(), options={"ini": "x.ini"})
+    assert info.value.code == 1
+    assert capsys.readouterr().err == (
+        f"Error: celery multi needs {option}=VALUE, with '=': it takes the "
+        f"word after {option} for a node name\n"
+    )
+
+
+def test_multi_takes_the_ini_with_an_equals_sign(tmp_path, monkeypatch):
+    import types
+
+    import click
+
+    from pyramid_tasks.scripts.preload import _on_preload
+
+    ini = write_ini(tmp_path, MAIN)
+    argv = ["celery", "multi", "start", "w1", f"--ini={ini}", "--ini-var=a=b"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with click.Context(click.Command("multi"), obj=types.SimpleNamespace()):
+        ctx = click.get_current_context()
+        options = {"ini": ini, "ini_var": ["who=a=b"]}
+        _on_preload(app=make_cli_app(), options=options)
+    assert isinstance(ctx.obj.app, PyramidCelery)

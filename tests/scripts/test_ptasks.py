@@ -8,6 +8,7 @@ import textwrap
 from pyramid import paster
 import pytest
 
+from pyramid_tasks import TaskArgumentsError
 from pyramid_tasks.scripts.ptasks import main
 
 from services import running_worker
@@ -79,6 +80,23 @@ def test_user_errors_are_one_line_and_exit_with_2(app_ini, argv, message, run):
     assert err.startswith(f"ptasks: error: {message}")
     assert err.count("\n") == 1
     assert out == ""
+
+
+@pytest.mark.parametrize("defer", [[], ["--defer"]], ids=["call", "defer"])
+def test_call_words_bad_arguments_as_defer_task_does(app_ini, defer, run):
+    env = paster.bootstrap(app_ini)
+    try:
+        with pytest.raises(TaskArgumentsError) as info:
+            env["request"].defer_task("add", 1, 2, 3)
+    finally:
+        env["closer"]()
+    assert str(info.value) == (
+        "Task 'add' cannot take these arguments: too many positional "
+        "arguments (the task takes (x, y))"
+    )
+    code, out, err = run([app_ini, "call", *defer, "add", "1", "2", "3"])
+    assert (code, out) == (2, "")
+    assert err == f"ptasks: error: {info.value}\n"
 
 
 def test_a_missing_ini_file_is_an_error(tmp_path, run):

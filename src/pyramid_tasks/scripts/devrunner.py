@@ -34,6 +34,7 @@ from pyramid import paster
 from pyramid.scripts.common import parse_vars
 
 from ..interfaces import ICeleryApp, IOutbox
+from ..quiet import PKG_RESOURCES_DEPRECATED
 from ..stopping import stop_on_signals
 
 __all__ = ["PROCESSES", "ProcessGroup", "dev_commands", "run", "supervise"]
@@ -254,7 +255,11 @@ class ProcessGroup:
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         """Start ``argv`` as the child ``name``."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            PYTHONUNBUFFERED="1",
+            PYTHONWARNINGS=_quiet(os.environ.get("PYTHONWARNINGS", "")),
+        )
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -304,6 +309,14 @@ def _signal_groups(
     for proc in procs:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signum)
+
+
+def _quiet(warnings: str) -> str:
+    """``PYTHONWARNINGS`` for the children: pserve imports Pyramid, and so
+    pkg_resources, before pyramid_tasks could keep setuptools' warning
+    quiet, so ask Python to. The last entry wins over the user's."""
+    ignore = f"ignore:{PKG_RESOURCES_DEPRECATED}:UserWarning"
+    return f"{warnings},{ignore}" if warnings else ignore
 
 
 def _cmd(argv: list[str]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 import os
+import sys
 from typing import Any, cast
 
 from celery import Celery, signals
@@ -21,6 +22,7 @@ from pyramid.scripts.common import parse_vars
 from ..application import PyramidCelery
 from ..interfaces import ICeleryApp
 from ..redact import redact_urls
+from .loaderror import load_error_message
 
 __all__ = ["make_cli_app", "load_celery_app", "INI_ENVVAR"]
 
@@ -38,6 +40,10 @@ _INI_VAR_OPTION = click.Option(
     multiple=True,
     help="key=value substituted into the ini file (repeatable)",
 )
+
+
+#: Our receiver of Celery's ``setup_logging`` signal.
+_LOG_UID = "pyramid_tasks.log"
 
 
 class IniError(click.ClickException):
@@ -62,8 +68,13 @@ def _on_preload(
         return
     ctx = click.get_current_context()
     try:
+        if ctx.command.name == "multi":
+            _check_multi_argv(sys.argv)
         ctx.obj.app = load_celery_app(
-            options.get("ini"), options.get("ini_var") or ()
+            options.get("ini"),
+            options.get("ini_var") or (),
+            # The preload options arrive with those of the command itself.
+            logfile=ctx.params.get("logfile"),
         )
     except IniError as exc:
         # Celery's signals log and swallow exceptions; leave at once.
@@ -71,16 +82,37 @@ def _on_preload(
         raise SystemExit(exc.exit_code) from None
 
 
+def _check_multi_argv(argv: list[str]) -> None:
+    # celery multi reads sys.argv itself, where it takes a word after a
+    # space for a node name: it would start a node named "config.ini",
+    # and give every node "--ini" without its file.
+    for option in ("--ini", "--ini-var"):
+        if option in argv:
+            raise IniError(
+                f"celery multi needs {option}=VALUE, with '=': it takes "
+                f"the word after {option} for a node name"
+            )
+
+
 def load_celery_app(
     config_uri: str | None,
     ini_vars: Iterable[str] = (),
     get_app: Callable[..., Any] | None = None,
+    logfile: str | None = None,
 ) -> PyramidCelery:
     """Load the Pyramid app of ``config_uri`` and return its Celery app.
 
     Logging is configured from the ini's logging sections first, as
-    ``pserve`` does. ``get_app`` (``pyramid.paster.get_app`` by default)
-    can be replaced by tests.
+    ``pserve`` does, and Celery leaves it so. When the command has a
+    ``logfile`` (``--logfile``, which ``celery multi`` always gives its
+    detached workers), Celery then sets up its own logging as usual: the
+    root logger's handlers and level give way to one handler writing to
+    that file at the command's ``--loglevel``; the levels and handlers
+    the ini gives other loggers stay. A detached process has closed the
+    console the ini's handlers would write to.
+
+    ``get_app`` (``pyramid.paster.get_app`` by default) can be replaced
+    by tests.
 
     :raises IniError: a one-line message for a missing or unusable ini.
     """
@@ -99,13 +131,10 @@ def load_celery_app(
     try:
         if _has_logging(config_uri):
             paster.setup_logging(config_uri, global_conf=options)
-            _keep_ini_logging()
+            _keep_ini_logging(not logfile)
         wsgi_app = get_app(config_uri, options=options)
     except Exception as exc:
-        raise IniError(
-            f"Cannot load {config_uri}: {type(exc).__name__}: "
-            f"{redact_urls(exc)}"
-        ) from exc
+        raise IniError(load_error_message(config_uri, exc)) from exc
     registry = getattr(wsgi_app, "registry", None)
     celery_app = registry.queryUtility(ICeleryApp) if registry else None
     if celery_app is None:
@@ -120,11 +149,14 @@ def _has_logging(config_uri: str) -> bool:
     return "loggers" in plaster.get_loader(config_uri).get_sections()
 
 
-def _keep_ini_logging() -> None:
+def _keep_ini_logging(keep: bool) -> None:
     # Celery leaves logging alone when anyone handles setup_logging.
-    signals.setup_logging.connect(
-        _ini_logging_is_set_up, weak=False, dispatch_uid="pyramid_tasks.log"
-    )
+    if keep:
+        signals.setup_logging.connect(
+            _ini_logging_is_set_up, weak=False, dispatch_uid=_LOG_UID
+        )
+    else:
+        signals.setup_logging.disconnect(dispatch_uid=_LOG_UID)
 
 
 def _ini_logging_is_set_up(**kwargs: Any) -> None:

@@ -29,6 +29,7 @@ from ..exceptions import DeferError, UnknownTaskError
 from ..interfaces import ICeleryApp
 from ..web.checks import check_arguments
 from . import devrunner
+from .loaderror import load_error_message
 from .reports import config_report, json_dumps, schedule_report, task_table
 
 __all__ = ["PTasksCommand", "main"]
@@ -237,7 +238,7 @@ class PTasksCommand:
             return bootstrap(config_uri, options=options)
         except Exception as exc:
             raise CommandError(
-                f"Cannot load {config_uri}: {type(exc).__name__}: {exc}", 1
+                load_error_message(config_uri, exc), 1
             ) from None
 
     # -- call -------------------------------------------------------------
