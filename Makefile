@@ -49,7 +49,7 @@ matrix: $(BIN)/nox
 ## CI's part of the matrix: the oldest and the newest leg, without the
 ## long process proofs (make test runs those).
 matrix-ci: $(BIN)/nox
-	$(NOX) $(foreach s,$(MATRIX_CI),-s "$(s)") -- -m "not proof"
+	$(NOX) -s $(foreach s,$(MATRIX_CI),"$(s)") -- -m "not proof"
 
 ## An sdist and a wheel in dist/, checked by twine.
 dist: $(BIN)/nox
