@@ -40,19 +40,21 @@ empty :=
 NOX := PATH="$(subst $(empty) ,:,$(PYENV_BINS)):$$PATH" $(BIN)/nox
 MATRIX_CI := tests-3.10(deps='lowest') tests-3.13(deps='newest')
 
-$(BIN)/nox: $(BIN)/python
+DEV := $(VENV)/.dev-installed
+$(DEV): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
 
-matrix: $(BIN)/nox
+matrix: $(DEV)
 	$(NOX) -s tests $(if $(NOX_ARGS),-- $(NOX_ARGS))
 
 ## CI's part of the matrix: the oldest and the newest leg, without the
 ## long process proofs (make test runs those).
-matrix-ci: $(BIN)/nox
+matrix-ci: $(DEV)
 	$(NOX) -s $(foreach s,$(MATRIX_CI),"$(s)") -- -m "not proof"
 
 ## An sdist and a wheel in dist/, checked by twine.
-dist: $(BIN)/nox
+dist: $(DEV)
 	rm -rf dist
 	$(BIN)/python -m build -q
 	$(BIN)/twine check --strict dist/*
