@@ -172,23 +172,36 @@ def tree_cpu(pid: int) -> float:
     return total / CLK_TCK
 
 
-def rss_mib(pid: int) -> float:
+def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
             if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+                return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def rss_mib(pid: int) -> float:
+    return rss_kib(pid) / 1024
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid``."""
+    path = f"/proc/{pid}/task/{pid}/children"
+    with open(path) as fh:
+        return [int(child) for child in fh.read().split()]
 
 
 class Worker:
     """A ``celery worker`` subprocess of one side of the comparison."""
 
-    def __init__(self, side, env, workdir, pool="solo", concurrency=1):
+    def __init__(
+        self, side, env, workdir, pool="solo", concurrency=1, queue=None
+    ):
         self.side = side
         self.hostname = f"bench-{uuid.uuid4().hex[:8]}@bench"
         self.ready_file = os.path.join(workdir, f"{self.hostname}.ready")
         self.log_path = os.path.join(workdir, f"{self.hostname}.log")
-        self.idle_queue = "idle-" + uuid.uuid4().hex[:8]
+        self.idle_queue = queue or "idle-" + uuid.uuid4().hex[:8]
         cmd = [python_of(side), "-m", "celery"]
         if side == OURS and not env.get("BENCH_AA"):
             cmd += ["-A", "pyramid_tasks", "worker", "--ini", env["BENCH_INI"]]

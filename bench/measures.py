@@ -11,6 +11,7 @@ import time
 import uuid
 
 from benchapp import DONE, NOOP, NOOP_STORE
+import curves
 from harness import (
     AMQP_URL,
     BARE,
@@ -53,6 +54,7 @@ class Bench:
         #: Extra report sections (lists of lines) and summary entries.
         self.sections: list[list[str]] = []
         self.extra: dict = {}
+        self.curve_summaries: list[dict] = []
         ini = os.path.join(workdir, "bench.ini")
         with open(ini, "w") as fh:
             fh.write(
@@ -327,3 +329,13 @@ class Bench:
                 self.record(row, side, out[key] * scale, round=number)
 
         interleaved(self.p["boot_rounds"], self.sides, measure)
+
+    def curves(self):
+        """The curves (``curves.py``); kept for the plots and the report."""
+        redis = self.redis_url
+        found = [
+            *curves.worker_curves(self.p),
+            curves.defer_curve(self.p, redis),
+            curves.batch_curve(self.p, redis, self.amqp),
+        ]
+        self.curve_summaries += [curve.summary() for curve in found]

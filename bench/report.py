@@ -168,3 +168,41 @@ def render(rows, meta, sections=()):
     for section in sections:
         lines += [*section, ""]
     return "\n".join(lines)
+
+
+def describe_curve(curve):
+    """One line per series: its shape and its fitted line."""
+    lines = []
+    for series, fit in curve["shapes"].items():
+        lines.append(
+            f"  - {series}: **{fit['shape']}** (y = {fit['intercept']:.4g} "
+            f"+ {fit['slope']:.4g} x, r² {fit['r2']:.3f})"
+        )
+    return lines
+
+
+def render_curves(curves, images):
+    """The curves section: each curve's image, shapes and expectation."""
+    lines = ["## Curves", ""]
+    for curve, image in zip(curves, images, strict=True):
+        lines += [
+            f"### {curve['title']}",
+            "",
+            f"![{curve['title']}]({image})",
+            "",
+            f"Expected: {curve['expect']}. Medians, {curve['y']} against "
+            f"{curve['x']}:",
+            "",
+            "| series | "
+            + " | ".join(str(x) for x in next(iter(curve["series"].values())))
+            + " |",
+            "| --- |" + " ---: |" * len(next(iter(curve["series"].values()))),
+        ]
+        for series, points in curve["series"].items():
+            lines.append(
+                f"| {series} | "
+                + " | ".join(fmt(y) for y in points.values())
+                + " |"
+            )
+        lines += ["", *describe_curve(curve), ""]
+    return lines

@@ -43,7 +43,9 @@ from harness import (  # noqa: E402
     redis_server,
 )
 from measures import Bench  # noqa: E402
+import plots  # noqa: E402
 import report  # noqa: E402
+import soak  # noqa: E402
 
 FULL = {
     "drain_tasks": 1000,
@@ -65,7 +67,7 @@ QUICK = {
     "trace_rounds": 1,
     "boot_rounds": 1,
 }
-PARTS = "imports,trace,publish,drain,boot"
+PARTS = "imports,trace,publish,drain,boot,curves,outbox"
 
 
 def byte_compile():
@@ -127,11 +129,24 @@ def run_parts(bench, parts, redis_url):
         ("publish", "publish cost and after-commit batch", bench.publish_all),
         ("drain", "queue drain", bench.drain),
         ("boot", "worker boot and memory", bench.boot),
+        ("curves", "curves", bench.curves),
     ]
     for name, title, step in steps:
         if name in parts:
             print(f"bench: {title}", flush=True)
             step()
+
+
+def soak_section(out):
+    """The last ``make soak``'s table, when its results are in ``out``."""
+    path = os.path.join(out, "soak.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        data = json.load(fh)
+    for entry in data["results"].values():
+        entry["rss"] = {int(k): v for k, v in entry["rss"].items()}
+    return [soak.render(data)]
 
 
 def main(argv=None):
@@ -171,7 +186,13 @@ def main(argv=None):
         rows = report.summarize(bench.samples)
         for row in rows:
             raw.write(json.dumps({"summary": row, **meta}) + "\n")
-    text = report.render(rows, meta, bench.sections)
+    sections = list(bench.sections)
+    if bench.curve_summaries:
+        images = plots.draw(bench.curve_summaries, args.out)
+        sections.append(report.render_curves(bench.curve_summaries, images))
+        bench.extra["curves"] = bench.curve_summaries
+    sections += soak_section(args.out)
+    text = report.render(rows, meta, sections)
     with open(os.path.join(args.out, "report.md"), "w") as fh:
         fh.write(text)
     with open(os.path.join(args.out, "summary.json"), "w") as fh:

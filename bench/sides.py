@@ -89,3 +89,59 @@ def interleaved(rounds, sides, measure):
         order = sides if number % 2 == 0 else list(reversed(sides))
         for side in order:
             measure(side, number)
+
+
+ECHO = "bench.echo"
+
+
+def echo(request, data):
+    """Take one argument and do nothing with it."""
+
+
+def _nothing():
+    """Do nothing."""
+
+
+def _take(data):
+    """Take one argument and do nothing with it."""
+
+
+def passing(task, info):
+    """A deriver that wraps every task in one more call."""
+
+    def wrapper(request, *args, **kwargs):
+        return task(request, *args, **kwargs)
+
+    return wrapper
+
+
+def curve_app(side, broker_url, result_url, queue, tasks=1, derivers=0):
+    """An app with ``NOOP``, ``ECHO`` and ``tasks - 1`` more tasks (for
+    ours, and ``derivers`` wrapping derivers)."""
+    conf = celery_conf(broker_url, result_url, queue)
+    if side == "plain":
+        from celery import Celery
+
+        app = Celery("plain", set_as_current=False)
+        app.conf.update(conf)
+        app.task(name=NOOP, ignore_result=True, shared=False)(_nothing)
+        app.task(name=ECHO, ignore_result=True, shared=False)(_take)
+        for number in range(tasks - 1):
+            app.task(name=f"bench.extra{number}", shared=False)(_nothing)
+        return app
+    from pyramid.config import Configurator
+
+    settings = {
+        f"celery.{key}": value
+        for key, value in conf.items()
+        if key != "accept_content"
+    }
+    config = Configurator(settings=settings)
+    config.include("pyramid_tasks")
+    for number in range(derivers):
+        config.add_task_deriver(passing, name=f"passing{number}")
+    config.register_task(benchapp.noop, name=NOOP, ignore_result=True)
+    config.register_task(echo, name=ECHO, ignore_result=True)
+    for number in range(tasks - 1):
+        config.register_task(benchapp.noop, name=f"bench.extra{number}")
+    return config.make_celery_app()
