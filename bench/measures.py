@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 import json
 import os
+import statistics
 import subprocess
 import time
 import uuid
@@ -25,6 +26,8 @@ from harness import (
     tree_cpu,
     workers,
 )
+from outboxbench import RELAY
+import report
 from sides import interleaved, make_request, ours_app, plain_app, task_messages
 
 BATCH = 100
@@ -339,3 +342,43 @@ class Bench:
             curves.batch_curve(self.p, redis, self.amqp),
         ]
         self.curve_summaries += [curve.summary() for curve in found]
+
+    def outbox(self):
+        """The outbox rows and the relay's curve (``outboxbench.py``)."""
+        from harness import answers
+
+        if not answers(5432):
+            self.sections.append(["## Outbox", "", "PostgreSQL is not up."])
+            return
+        import outboxbench
+
+        samples: dict[str, list[float]] = {}
+        bench = outboxbench.OutboxBench(
+            self.p,
+            self.redis_url,
+            lambda row, value: samples.setdefault(row, []).append(value),
+        )
+        try:
+            bench.view_latency()
+            bench.latencies()
+            bench.throughput()
+            self.curve_summaries.append(relay_note(bench.relay_curve()))
+        finally:
+            bench.close()
+        medians = {row: statistics.median(v) for row, v in samples.items()}
+        self.extra["outbox"] = {"rows": medians, "latency": bench.results}
+        self.sections.append(report.render_outbox(medians, bench.results))
+
+
+def relay_note(curve):
+    """The relay curve's summary, with how it rises and levels off."""
+    summary = curve.summary()
+    (points,) = curve.medians().values()
+    rates = list(points.values())
+    summary["note"] = (
+        f"batch {RELAY[2]} sends {rates[2] / rates[0]:.1f}x the rows per "
+        f"second of batch {RELAY[0]}; batch {RELAY[3]} "
+        f"{rates[3] / rates[2] - 1:+.0%} against batch {RELAY[2]}: "
+        + ("levels off" if rates[3] / rates[2] < 1.25 else "still rising")
+    )
+    return summary

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 
 
-def draw(curves: list[dict], out: str) -> list[str]:
-    """One PNG per curve summary in ``out``; the file names."""
-    import matplotlib
+def draw(curves: list[dict], out: str) -> list[str | None]:
+    """One PNG per curve summary in ``out``; the file names (``None``
+    each without matplotlib, which only ``make bench`` installs)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return [None] * len(curves)
 
     matplotlib.use("Agg")
     from matplotlib import pyplot

@@ -185,11 +185,10 @@ def render_curves(curves, images):
     """The curves section: each curve's image, shapes and expectation."""
     lines = ["## Curves", ""]
     for curve, image in zip(curves, images, strict=True):
+        lines += [f"### {curve['title']}", ""]
+        if image:
+            lines += [f"![{curve['title']}]({image})", ""]
         lines += [
-            f"### {curve['title']}",
-            "",
-            f"![{curve['title']}]({image})",
-            "",
             f"Expected: {curve['expect']}. Medians, {curve['y']} against "
             f"{curve['x']}:",
             "",
@@ -204,5 +203,43 @@ def render_curves(curves, images):
                 + " | ".join(fmt(y) for y in points.values())
                 + " |"
             )
-        lines += ["", *describe_curve(curve), ""]
+        lines += ["", *describe_curve(curve)]
+        if curve.get("note"):
+            lines.append(f"  - {curve['note']}")
+        lines.append("")
+    return lines
+
+
+def render_outbox(medians, latency):
+    """The outbox section: the two sides of each row, and latencies."""
+    lines = [
+        "## Outbox (PostgreSQL, Redis)",
+        "",
+        "| measure | after-commit publish | outbox | outbox / after commit |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    pairs = {}
+    for row, value in medians.items():
+        name, _, side = row.rpartition(" (")
+        pairs.setdefault(name, {})[side.rstrip(")")] = value
+    for name, sides in pairs.items():
+        direct, outbox = sides.get("after commit"), sides.get("outbox")
+        ratio = outbox / direct if direct and outbox else None
+        lines.append(
+            f"| {name} | {fmt(direct)} | {fmt(outbox)} | {fmt_ratio(ratio)} |"
+        )
+    lines += [
+        "",
+        "Commit-to-publish latency through the relay (from the response "
+        "of the view to the relay's publish; polling at the default 1 s "
+        "interval):",
+        "",
+        "| relay woken by | p50: ms | p99: ms | samples |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, figures in latency.items():
+        lines.append(
+            f"| {label} | {fmt(figures['p50_ms'])} | "
+            f"{fmt(figures['p99_ms'])} | {figures['samples']} |"
+        )
     return lines

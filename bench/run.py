@@ -56,6 +56,11 @@ FULL = {
     "trace_calls": 2000,
     "trace_rounds": 9,
     "boot_rounds": 11,
+    "outbox_requests": 50,
+    "outbox_rounds": 9,
+    "latency_samples": 100,
+    "relay_rows": 1000,
+    "curve_rounds": 3,
 }
 QUICK = {
     "drain_tasks": 40,
@@ -66,6 +71,11 @@ QUICK = {
     "trace_calls": 50,
     "trace_rounds": 1,
     "boot_rounds": 1,
+    "outbox_requests": 3,
+    "outbox_rounds": 1,
+    "latency_samples": 5,
+    "relay_rows": 20,
+    "curve_rounds": 1,
 }
 PARTS = "imports,trace,publish,drain,boot,curves,outbox"
 
@@ -130,6 +140,7 @@ def run_parts(bench, parts, redis_url):
         ("drain", "queue drain", bench.drain),
         ("boot", "worker boot and memory", bench.boot),
         ("curves", "curves", bench.curves),
+        ("outbox", "outbox and relay", bench.outbox),
     ]
     for name, title, step in steps:
         if name in parts:
