@@ -13,7 +13,14 @@ import uuid
 
 from benchapp import NOOP
 from harness import AMQP_URL, OURS, PLAIN
-from sides import ECHO, curve_app, interleaved, make_request, task_messages
+from sides import (
+    ECHO,
+    curve_app,
+    interleaved,
+    interleaved_points,
+    make_request,
+    task_messages,
+)
 
 TASKS = [1, 100, 1000]
 DERIVERS = [0, 1, 5, 10]
@@ -181,20 +188,20 @@ def defer_curve(params, redis_url):
     plain_task = plain.tasks[ECHO]
     plain_task.apply_async(("",))
     request.defer_task(ECHO, "")
-    for size in SIZES:
-        payload = "x" * size
+    payloads = {size: "x" * size for size in SIZES}
 
-        def measure(side, number, payload=payload, size=size):
-            t0 = time.perf_counter()
-            if side == PLAIN:
-                for _ in range(calls):
-                    plain_task.apply_async((payload,))
-            else:
-                for _ in range(calls):
-                    request.defer_task(ECHO, payload)
-            curve.add(side, size, (time.perf_counter() - t0) * 1e6 / calls)
+    def measure(side, size):
+        payload = payloads[size]
+        t0 = time.perf_counter()
+        if side == PLAIN:
+            for _ in range(calls):
+                plain_task.apply_async((payload,))
+        else:
+            for _ in range(calls):
+                request.defer_task(ECHO, payload)
+        curve.add(side, size, (time.perf_counter() - t0) * 1e6 / calls)
 
-        interleaved(params["publish_rounds"], [PLAIN, OURS], measure)
+    interleaved_points(params["publish_rounds"], SIZES, [PLAIN, OURS], measure)
     with plain.connection_for_write() as conn:
         conn.default_channel.queue_delete(queue)
     return curve
@@ -242,13 +249,14 @@ def batch_curve(params, redis_url, amqp):
         plain.tasks[NOOP].apply_async()
         make_request(ours.registry).defer_task(NOOP)
         apps = (plain.tasks[NOOP], ours)
-        for size in BATCHES:
 
-            def measure(side, number, size=size, broker=broker, apps=apps):
-                elapsed = batch_once(side, *apps, size)
-                curve.add(f"{NAMES[side]}, {broker}", size, elapsed * 1e3)
+        def measure(side, size, broker=broker, apps=apps):
+            elapsed = batch_once(side, *apps, size)
+            curve.add(f"{NAMES[side]}, {broker}", size, elapsed * 1e3)
 
-            interleaved(params["batch_rounds"], [PLAIN, OURS], measure)
+        interleaved_points(
+            params["batch_rounds"], BATCHES, [PLAIN, OURS], measure
+        )
         with plain.connection_for_write() as conn:
             conn.default_channel.queue_delete(queue)
     return curve

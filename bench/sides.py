@@ -83,6 +83,18 @@ def task_messages(app, count, queue="trace"):
     return out
 
 
+def interleaved_points(rounds, xs, sides, measure):
+    """Call ``measure(side, x)`` for every point and side in each round,
+    the points and the sides in alternating order, so that a slow
+    stretch of the machine falls on every point of a curve."""
+    for number in range(rounds):
+        points = xs if number % 2 == 0 else list(reversed(xs))
+        for index, x in enumerate(points):
+            order = sides if (number + index) % 2 == 0 else sides[::-1]
+            for side in order:
+                measure(side, x)
+
+
 def interleaved(rounds, sides, measure):
     """Call ``measure(side, round)`` for each side, order flipped per round."""
     for number in range(rounds):
