@@ -3,8 +3,7 @@
 The same routes, views, request methods and no-op tasks as
 ``benchapp``, written against the peer's API (``config.include`` then
 ``register_task``). It runs only in the peer's own virtualenv
-(``bench/.peer-venv``), with ``celery -A pyramid_tasks.celery worker
---ini``.
+(``bench/.peer-venv``); its worker is ``celery -A peer_worker worker``.
 """
 
 from __future__ import annotations
