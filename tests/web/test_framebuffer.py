@@ -49,6 +49,17 @@ def test_frames_written_in_the_block_go_out_in_one_write():
     assert "read_frame" not in vars(transport)
 
 
+def test_what_passes_the_size_limit_is_written_at_once():
+    transport = DummyTransport()
+    with FrameBuffer(transport, max_bytes=3):
+        transport._write(b"ab")
+        assert transport.written == []
+        transport._write(memoryview(b"cd"))
+        assert transport.written == [b"abcd"]
+        transport._write(b"e")
+    assert transport.written == [b"abcd", b"e"]
+
+
 def test_a_read_in_the_block_first_writes_what_is_held():
     transport = DummyTransport()
     with FrameBuffer(transport) as buffer:

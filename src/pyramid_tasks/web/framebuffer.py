@@ -24,12 +24,18 @@ class FrameBuffer:
     writes what is held, so a synchronous method never waits for a
     request still in the buffer.
 
+    It also writes what it holds once that passes ``max_bytes``, so a
+    batch of large messages is not held whole in memory.
+
     :param transport: py-amqp's transport of the producer's connection.
+    :param max_bytes: the most it holds before writing.
     """
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(self, transport: Any, max_bytes: int = 1 << 20) -> None:
         self.transport = transport
+        self.max_bytes = max_bytes
         self.held: list[bytes] = []
+        self._size = 0
         self._own_write = "_write" in vars(transport)
         self._write = transport._write
 
@@ -64,6 +70,9 @@ class FrameBuffer:
     def _hold(self, data: Any) -> None:
         # py-amqp writes views of a buffer it reuses for the next frame.
         self.held.append(bytes(data))
+        self._size += len(data)
+        if self._size > self.max_bytes:
+            self.flush()
 
     def _read_frame(self, *args: Any, **kwargs: Any) -> Any:
         # py-amqp polls the socket (timeout 0) before each publish for a
@@ -84,6 +93,7 @@ class FrameBuffer:
             return
         data = b"".join(self.held)
         self.held.clear()
+        self._size = 0
         try:
             self._write(data)
         except OSError:
