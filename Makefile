@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint demo bench docs matrix matrix-ci dist sdist-test clean
+.PHONY: venv test lint demo bench soak docs matrix matrix-ci dist sdist-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,9 +65,16 @@ sdist-test: dist
 	tar -xzf dist/*.tar.gz -C build/sdist-test
 	cd build/sdist-test/pyramid_tasks-* && $(MAKE) test PYTHON=$(abspath $(BIN)/python)
 
-## Plain Celery vs pyramid_tasks side by side; report in bench/results/.
+## Plain Celery, pyramid-tasks 0.4 and pyramid_tasks side by side, the
+## curves and the outbox; report, summary.json and PNGs in bench/results/.
 bench: venv
+	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## Memory over 100,000 tasks (worker solo and prefork, a web process);
+## not part of make test. Writes bench/results/soak.md and soak.json.
+soak: venv
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 lint: venv
 	$(BIN)/ruff check src tests examples scripts bench

@@ -12,6 +12,7 @@ measured the same way everywhere.
 from __future__ import annotations
 
 import os
+import signal
 
 from celery import signals
 
@@ -30,6 +31,9 @@ def ready_file_on_worker_ready() -> None:
         with open(path + ".tmp", "w") as fh:
             fh.write(str(os.getpid()))
         os.replace(path + ".tmp", path)
+        if os.environ.get("BENCH_EXIT_ON_READY"):
+            # Profiling a boot: stop as soon as the worker is ready.
+            os.kill(os.getpid(), signal.SIGTERM)
 
     signals.worker_ready.connect(touch, weak=False, dispatch_uid="bench")
 

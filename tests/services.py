@@ -10,6 +10,7 @@ import contextlib
 import os
 from pathlib import Path
 import socket
+import time
 import uuid
 
 from kombu.exceptions import ChannelError
@@ -137,6 +138,18 @@ def queued(app) -> int:
             return conn.default_channel.queue_declare(queue, passive=True)[1]
         except ChannelError:  # never declared: nothing was published
             return 0
+
+
+def settled_queued(app, expected: int, timeout: float = 5.0) -> int:
+    """``queued(app)`` once it reaches ``expected``, or at the timeout.
+
+    Publishes are not confirmed, and RabbitMQ counts a queue for another
+    connection: the last messages of a burst may not be counted yet.
+    """
+    deadline = time.monotonic() + timeout
+    while (count := queued(app)) < expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return count
 
 
 def redis_queued(app) -> int:

@@ -37,7 +37,7 @@ def test_bench_harness_writes_a_report_with_every_row(tmp_path):
     out = tmp_path / "results"
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "bench", "run.py"), "--quick",
-         "--no-amqp", "--out", str(out)],
+         "--no-amqp", "--no-peer", "--out", str(out)],
         capture_output=True, text=True, timeout=180, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -11,6 +11,8 @@ The folders say what runs where, and imports point one way::
 import ast
 from graphlib import CycleError, TopologicalSorter
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -188,3 +190,27 @@ def test_no_function_is_longer_than_the_limit():
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     }
     assert long == {}
+
+
+def test_importing_the_package_loads_neither_celery_nor_click():
+    code = (
+        "import pyramid_tasks, sys; "
+        "print(sorted(m for m in ('celery', 'click', 'concurrent.futures',"
+        " 'kombu', 'pyramid.config') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_every_public_name_is_importable_and_listed():
+    for name in pyramid_tasks.__all__:
+        assert getattr(pyramid_tasks, name) is not None
+    assert set(pyramid_tasks.__all__) <= set(dir(pyramid_tasks))
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="'nothing'"):
+        pyramid_tasks.nothing  # noqa: B018

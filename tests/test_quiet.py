@@ -75,7 +75,7 @@ def test_no_warnings_filter_is_left_behind():
     done = run(
         sys.executable,
         "-c",
-        "import warnings, pyramid_tasks; print(warnings.filters[:3])",
+        "import warnings, pyramid_tasks.scripts; print(warnings.filters[:3])",
     )
     assert done.returncode == 0, done.stderr
     assert "pkg_resources" not in done.stdout

@@ -6,62 +6,93 @@
 ``defer_task``, ``defer_task_with_options``, ``delay_task``,
 ``map_task``, ``task_signature`` and ``get_task_result``, and for the
 requests of tasks ``report_progress``.
+
+``import pyramid_tasks`` loads nothing else: the public names below are
+imported on first use (:pep:`562`), and the include loads what
+configuration needs (:mod:`pyramid_tasks.config`).
 """
 
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-# First: it imports pkg_resources, before Pyramid does, without
-# setuptools' deprecation warning.
-from . import quiet  # noqa: F401
-from .application import PyramidCelery
-from .config.celeryapp import (
-    configure_celery_app,
-    make_celery_app,
-    set_celery_app,
-)
-from .config.context import add_task_context, configure_task_context
-from .config.derivers import INGRESS, TASK, TaskDeriverInfo, add_task_deriver
-from .config.periodic import add_periodic_task
-from .config.schedules import configure_ini_schedules
-from .config.tasks import register_task, task
-from .events import (
-    BeforeDeferTask,
-    BeforeTaskRun,
-    CeleryWorkerProcessInit,
-    CeleryWorkerReady,
-    CeleryWorkerShutdown,
-    DeferredTaskDropped,
-    DeferredTaskPublished,
-    DeferredTaskPublishFailed,
-    TaskDeferred,
-    TaskFailed,
-    TaskRetried,
-    TaskRunEvent,
-    TaskSucceeded,
-)
-from .exceptions import (
-    DeferError,
-    NotInTaskError,
-    OutboxError,
-    TaskArgumentsError,
-    TaskOptionsError,
-    TaskPublishError,
-    TaskSerializationError,
-    UnknownTaskError,
-    WorkflowError,
-)
-from .web.futures import TaskFuture
-from .web.request import (
-    defer_task,
-    defer_task_with_options,
-    get_task_result,
-    map_task,
-    task_signature,
-)
-from .web.result import TaskGroupResult, TaskResult
-from .worker.progress import report_progress
-from .worker.signals import connect_worker_signals
-from .worker.task import PyramidTask
+if TYPE_CHECKING:
+    from .application import PyramidCelery
+    from .config.derivers import INGRESS, TASK, TaskDeriverInfo
+    from .config.tasks import task
+    from .events import (
+        BeforeDeferTask,
+        BeforeTaskRun,
+        CeleryWorkerProcessInit,
+        CeleryWorkerReady,
+        CeleryWorkerShutdown,
+        DeferredTaskDropped,
+        DeferredTaskPublished,
+        DeferredTaskPublishFailed,
+        TaskDeferred,
+        TaskFailed,
+        TaskRetried,
+        TaskRunEvent,
+        TaskSucceeded,
+    )
+    from .exceptions import (
+        DeferError,
+        NotInTaskError,
+        OutboxError,
+        TaskArgumentsError,
+        TaskOptionsError,
+        TaskPublishError,
+        TaskSerializationError,
+        UnknownTaskError,
+        WorkflowError,
+    )
+    from .web.futures import TaskFuture
+    from .web.result import TaskGroupResult, TaskResult
+    from .worker.task import PyramidTask
+
+#: The module of each public name, imported when the name is first used.
+_LAZY = {
+    "PyramidCelery": ".application",
+    "INGRESS": ".config.derivers",
+    "TASK": ".config.derivers",
+    "TaskDeriverInfo": ".config.derivers",
+    "task": ".config.tasks",
+    **dict.fromkeys(
+        [
+            "BeforeDeferTask",
+            "BeforeTaskRun",
+            "CeleryWorkerProcessInit",
+            "CeleryWorkerReady",
+            "CeleryWorkerShutdown",
+            "DeferredTaskDropped",
+            "DeferredTaskPublished",
+            "DeferredTaskPublishFailed",
+            "TaskDeferred",
+            "TaskFailed",
+            "TaskRetried",
+            "TaskRunEvent",
+            "TaskSucceeded",
+        ],
+        ".events",
+    ),
+    **dict.fromkeys(
+        [
+            "DeferError",
+            "NotInTaskError",
+            "OutboxError",
+            "TaskArgumentsError",
+            "TaskOptionsError",
+            "TaskPublishError",
+            "TaskSerializationError",
+            "UnknownTaskError",
+            "WorkflowError",
+        ],
+        ".exceptions",
+    ),
+    "TaskFuture": ".web.futures",
+    "TaskGroupResult": ".web.result",
+    "TaskResult": ".web.result",
+    "PyramidTask": ".worker.task",
+}
 
 __all__ = [
     "BeforeDeferTask",
@@ -100,27 +131,13 @@ __all__ = [
 
 
 def includeme(config: Any) -> None:
-    """Set up pyramid_tasks in a Pyramid application."""
-    config.add_directive("set_celery_app", set_celery_app)
-    config.add_directive("make_celery_app", make_celery_app)
-    config.add_directive("register_task", register_task)
-    config.add_directive("add_task_deriver", add_task_deriver)
-    config.add_directive("add_periodic_task", add_periodic_task)
-    config.add_directive("add_task_context", add_task_context)
-    config.add_request_method(defer_task, "defer_task")
-    config.add_request_method(defer_task, "delay_task")
-    config.add_request_method(
-        defer_task_with_options, "defer_task_with_options"
-    )
-    config.add_request_method(get_task_result, "get_task_result")
-    config.add_request_method(map_task, "map_task")
-    config.add_request_method(task_signature, "task_signature")
-    config.add_request_method(report_progress, "report_progress")
-    config.set_celery_app()
-    configure_celery_app(config)
-    configure_task_context(config)
-    configure_ini_schedules(config)
-    connect_worker_signals()
+    """Set up pyramid_tasks in a Pyramid application.
+
+    The directives, request methods and defaults are wired by
+    :func:`pyramid_tasks.config.includeme`, included from here so that
+    Celery is imported by the include, not by ``import pyramid_tasks``.
+    """
+    config.include("pyramid_tasks.config")
 
 
 def __getattr__(name: str) -> Any:
@@ -130,4 +147,15 @@ def __getattr__(name: str) -> Any:
         from .scripts.preload import make_cli_app
 
         return make_cli_app()
-    raise AttributeError(f"module 'pyramid_tasks' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(
+            f"module 'pyramid_tasks' has no attribute {name!r}"
+        )
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

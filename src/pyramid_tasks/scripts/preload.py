@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from celery import Celery, signals
 import click
-import plaster
 from pyramid import paster
 from pyramid.scripts.common import parse_vars
 
@@ -111,8 +110,9 @@ def load_celery_app(
     the ini gives other loggers stay. A detached process has closed the
     console the ini's handlers would write to.
 
-    ``get_app`` (``pyramid.paster.get_app`` by default) can be replaced
-    by tests.
+    The ini's loader is looked up once (plaster scans every installed
+    distribution's entry points for it). ``get_app`` (the loader's
+    ``get_wsgi_app`` by default) can be replaced by tests.
 
     :raises IniError: a one-line message for a missing or unusable ini.
     """
@@ -127,12 +127,15 @@ def load_celery_app(
         options = parse_vars(list(ini_vars))
     except ValueError as exc:
         raise IniError(f"Bad --ini-var: {redact_urls(exc)}") from None
-    get_app = get_app or paster.get_app
     try:
-        if _has_logging(config_uri):
-            paster.setup_logging(config_uri, global_conf=options)
+        loader = paster.get_config_loader(config_uri)
+        if "loggers" in loader.get_sections():
+            loader.setup_logging(options)
             _keep_ini_logging(not logfile)
-        wsgi_app = get_app(config_uri, options=options)
+        if get_app is None:
+            wsgi_app = loader.get_wsgi_app(defaults=options)
+        else:
+            wsgi_app = get_app(config_uri, options=options)
     except Exception as exc:
         raise IniError(load_error_message(config_uri, exc)) from exc
     registry = getattr(wsgi_app, "registry", None)
@@ -143,10 +146,6 @@ def load_celery_app(
             "'pyramid.includes = pyramid_tasks' or config.include"
         )
     return cast(PyramidCelery, celery_app)
-
-
-def _has_logging(config_uri: str) -> bool:
-    return "loggers" in plaster.get_loader(config_uri).get_sections()
 
 
 def _keep_ini_logging(keep: bool) -> None:

@@ -3,8 +3,8 @@
 An application's :attr:`~pyramid_tasks.PyramidCelery.publisher` sends
 every message: one at once (:meth:`BrokerPublisher.publish`), or the
 batch of a transaction after its commit (:meth:`~BrokerPublisher.
-publish_batch`), over a single pooled producer and pipelined in one
-round trip per 100 messages where the transport allows it (Redis). The
+publish_batch`), over a single pooled producer, 100 messages at a time
+in one round trip on Redis and in one socket write on RabbitMQ. The
 testing kit's capture is another publisher with the same methods.
 
 A message is published inside a :class:`PublishScope`: there,
@@ -15,9 +15,11 @@ scope's sink), which is how a workflow's tasks go out together.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 import logging
 from typing import Any
 
@@ -28,6 +30,7 @@ from kombu.utils.url import maybe_sanitize_url
 from ..events import DeferredTaskPublished, DeferredTaskPublishFailed
 from ..exceptions import TaskPublishError
 from ..redact import redact_urls
+from .framebuffer import FrameBuffer
 from .states import FAILED, SENT, WAITING
 
 __all__ = [
@@ -201,48 +204,57 @@ class BrokerPublisher:
     def publish_batch(self, messages: list[Any]) -> None:
         """Send every message over one producer; report each outcome.
 
+        ``PIPELINE_SIZE`` messages at a time go out in one round trip on
+        Redis (kombu's batch publish) and in one socket write on
+        RabbitMQ (a :class:`.FrameBuffer`). Each message is still built
+        and published by ``apply_async``, so every Celery option
+        applies. When the broker fails, the messages not known to be
+        sent go one by one with Celery's publish retries.
+
         Nothing is raised: each handle says ``sent`` or ``failed``, and a
         failure is logged and reported by ``DeferredTaskPublishFailed``.
         """
         with self.app.producer_or_acquire() as producer:
-            if getattr(producer, "supports_batch_publish", False):
-                messages = self._publish_pipelined(producer, messages)
-            self._publish_each(producer, messages)
+            try:
+                if getattr(producer, "supports_batch_publish", False):
+                    with producer.batch(max_size=_MAX_BUFFERED) as batch:
+                        self._publish_chunks(
+                            producer, messages, partial(_flushing, batch)
+                        )
+                elif (buffer := FrameBuffer.of(producer)) is not None:
+                    self._publish_chunks(producer, messages, buffer.reuse)
+            except (KombuError, OSError):
+                # A failed write leaves its delivery uncertain; sending
+                # again is Celery's own at-least-once answer to that.
+                pass
+            self._publish_each(
+                producer,
+                [message for message in messages if message.waiting()],
+            )
 
-    def _publish_pipelined(
-        self, producer: Any, messages: list[Any]
-    ) -> list[Any]:
-        """Send ``messages`` ``PIPELINE_SIZE`` at a time in one round trip.
-
-        Used where the transport can batch publishes (kombu >= 5.7 on
-        Redis). Each message is still built by ``apply_async``, so every
-        Celery option applies. When the broker fails, the messages not
-        known to be sent are returned, to go one by one with Celery's
-        publish retries.
-        """
-        start = 0
-        try:
-            with producer.batch(max_size=_MAX_BUFFERED) as batch:
-                for start in range(0, len(messages), PIPELINE_SIZE):
-                    buffered = []
-                    for message in messages[start : start + PIPELINE_SIZE]:
-                        with PublishScope(producer) as scope:
-                            try:
-                                message.apply()
-                            except OperationalError:
-                                raise
-                            except Exception as exc:
-                                self.on_failed(self.app, message, exc, scope)
-                            else:
-                                buffered.append(message)
-                    batch.flush()
-                    for message in buffered:
-                        self.on_sent(self.app, message)
-        except KombuError:
-            # A failed pipeline leaves its delivery uncertain; sending
-            # again is Celery's own at-least-once answer to that.
-            return [m for m in messages[start:] if m.waiting()]
-        return []
+    def _publish_chunks(
+        self,
+        producer: Any,
+        messages: list[Any],
+        chunk: Callable[[], AbstractContextManager[Any]],
+    ) -> None:
+        """Publish ``PIPELINE_SIZE`` messages in each ``chunk()``, which
+        sends them when it exits; then report them sent."""
+        for start in range(0, len(messages), PIPELINE_SIZE):
+            buffered = []
+            with chunk():
+                for message in messages[start : start + PIPELINE_SIZE]:
+                    with PublishScope(producer) as scope:
+                        try:
+                            message.apply()
+                        except OperationalError:
+                            raise
+                        except Exception as exc:
+                            self.on_failed(self.app, message, exc, scope)
+                        else:
+                            buffered.append(message)
+            for message in buffered:
+                self.on_sent(self.app, message)
 
     def _publish_each(self, producer: Any, messages: list[Any]) -> None:
         broker_down = None
@@ -262,6 +274,13 @@ class BrokerPublisher:
                     self.on_failed(self.app, message, exc, scope)
                 else:
                     self.on_sent(self.app, message)
+
+
+@contextmanager
+def _flushing(batch: Any) -> Iterator[None]:
+    """Send what kombu's batch holds when the block exits."""
+    yield
+    batch.flush()
 
 
 def report_sent(app: Any, message: Any) -> None:
