@@ -7,9 +7,9 @@ API``. Neither our users nor we can act on it, yet it would open the
 output of every ``ptasks`` and ``celery -A pyramid_tasks`` command. Both
 run :mod:`pyramid_tasks.scripts` before they import Pyramid, and it
 imports this module first: ``pkg_resources`` is imported here, before
-Pyramid does, with that one warning ignored. The warning is given only when the module is first imported,
-and the filter is gone when this module has run: every other warning,
-ours included, shows as before.
+Pyramid does, with that one warning ignored. The warning is given only
+when the module is first imported, and the filter is gone when this
+module has run: every other warning, ours included, shows as before.
 """
 
 import warnings
