@@ -155,9 +155,10 @@ def check_options(task: Task, options: Mapping[str, Any]) -> None:
             )
 
 
-#: The longest countdown, expiry or time limit: a hundred years, well
-#: within what a ``datetime`` can add.
-_MAX_SECONDS = 100 * 365 * 86400
+#: The longest countdown, expiry or time limit, either way: Celery
+#: refuses seconds below a signed 32-bit int (about 68 years), and a
+#: ``datetime`` can add that much.
+_MAX_SECONDS = 2**31 - 1
 _RETRY_POLICY = (
     "max_retries",
     "interval_start",
@@ -178,7 +179,7 @@ def _seconds(value: Any, serializer: str) -> str | None:
     if not _is_seconds(value):
         return "a number of seconds"
     if abs(value) > _MAX_SECONDS:
-        return "a number of seconds within 100 years"
+        return "a number of seconds within 68 years (2**31 - 1)"
     return None
 
 
