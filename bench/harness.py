@@ -121,6 +121,19 @@ def stop_process(
             continue
 
 
+def write_bench_ini(workdir: str, name: str, app: str, redis_url: str) -> str:
+    """Write ``workdir/name``: the ``app`` module's ``main`` on
+    ``redis_url`` (broker on db 0, results on db 1); return its path."""
+    ini = os.path.join(workdir, name)
+    with open(ini, "w") as fh:
+        fh.write(
+            f"[app:main]\nuse = call:{app}:main\n"
+            f"celery.broker_url = {redis_url}/0\n"
+            f"celery.result_backend = {redis_url}/1\n"
+        )
+    return ini
+
+
 @contextmanager
 def redis_server(workdir: str):
     """A private Redis on a free loopback port, stopped on exit."""

@@ -25,6 +25,7 @@ from harness import (
     rss_mib,
     tree_cpu,
     workers,
+    write_bench_ini,
 )
 from outboxbench import RELAY
 import report
@@ -58,20 +59,8 @@ class Bench:
         self.sections: list[list[str]] = []
         self.extra: dict = {}
         self.curve_summaries: list[dict] = []
-        ini = os.path.join(workdir, "bench.ini")
-        with open(ini, "w") as fh:
-            fh.write(
-                "[app:main]\nuse = call:benchapp:main\n"
-                f"celery.broker_url = {redis_url}/0\n"
-                f"celery.result_backend = {redis_url}/1\n"
-            )
-        peer_ini = os.path.join(workdir, "peer.ini")
-        with open(peer_ini, "w") as fh:
-            fh.write(
-                "[app:main]\nuse = call:peerapp:main\n"
-                f"celery.broker_url = {redis_url}/0\n"
-                f"celery.result_backend = {redis_url}/1\n"
-            )
+        ini = write_bench_ini(workdir, "bench.ini", "benchapp", redis_url)
+        peer_ini = write_bench_ini(workdir, "peer.ini", "peerapp", redis_url)
         self.env = dict(
             os.environ,
             PYTHONPATH=os.pathsep.join(

@@ -31,6 +31,7 @@ from harness import (  # noqa: E402
     redis_server,
     rss_kib,
     workers,
+    write_bench_ini,
 )
 
 LIMIT = 0.02
@@ -105,13 +106,7 @@ def run(total: int = 100_000) -> dict:
         tempfile.TemporaryDirectory(prefix="soak-") as workdir,
         redis_server(workdir) as redis_url,
     ):
-        ini = os.path.join(workdir, "bench.ini")
-        with open(ini, "w") as fh:
-            fh.write(
-                "[app:main]\nuse = call:benchapp:main\n"
-                f"celery.broker_url = {redis_url}/0\n"
-                f"celery.result_backend = {redis_url}/1\n"
-            )
+        ini = write_bench_ini(workdir, "bench.ini", "benchapp", redis_url)
         env = dict(os.environ, PYTHONPATH=HERE, BENCH_INI=ini)
         for name, pool, concurrency in (
             ("worker, solo", "solo", 1),
